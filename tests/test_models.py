@@ -1,0 +1,100 @@
+"""VGG architecture and checkpoint loading (labkit/models.py)."""
+
+import pytest
+import torch
+
+import labkit as lk
+from labkit.models import CheckpointError, load_checkpoint, save_checkpoint
+
+LAB_NAMES = [
+    "conv0", "bn0", "relu0", "conv1", "bn1", "relu1", "pool0",
+    "conv2", "bn2", "relu2", "conv3", "bn3", "relu3", "pool1",
+    "conv4", "bn4", "relu4", "conv5", "bn5", "relu5", "pool2",
+    "conv6", "bn6", "relu6", "conv7", "bn7", "relu7", "pool3",
+]
+
+
+def test_full_vgg_matches_the_lab():
+    model = lk.VGG()
+    assert [name for name, _ in model.backbone.named_children()] == LAB_NAMES
+    assert lk.get_num_parameters(model) == 9_228_362
+    assert lk.get_model_macs(model, torch.randn(1, 3, 32, 32)) == 606_164_480
+    assert f"{lk.get_model_size(model) / lk.MiB:.2f}" == "35.20"
+    convs = [m for m in model.backbone if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.bias is None and c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)
+    assert (model.classifier.in_features, model.classifier.out_features) == (512, 10)
+
+
+def test_prunable_parameters_are_the_labs_nine():
+    names = [n for n, p in lk.VGG(0.125).named_parameters() if p.dim() > 1]
+    assert names == [f"backbone.conv{i}.weight" for i in range(8)] + ["classifier.weight"]
+
+
+@pytest.mark.parametrize("width", [0.125, 0.25, 1.0])
+def test_width_multiplier_keeps_names_and_shapes(width):
+    model = lk.VGG(width)
+    assert [n for n, _ in model.backbone.named_children()] == LAB_NAMES
+    assert model.widths == [round(c * width) for c in lk.VGG.ARCH if c != "M"]
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_explicit_widths_build_a_pruned_architecture():
+    widths = [45, 90, 179, 179, 358, 358, 358, 512]
+    model = lk.VGG(widths=widths)
+    assert [m.out_channels for m in model.backbone if isinstance(m, torch.nn.Conv2d)] == widths
+    assert lk.get_num_parameters(model) == 5_013_666
+
+
+@pytest.mark.parametrize("bad", [{"width": 0}, {"widths": [8] * 7}, {"widths": [8] * 7 + [0]}])
+def test_bad_widths_are_refused(bad):
+    with pytest.raises(ValueError, match="width"):
+        lk.VGG(**bad)
+
+
+def test_checkpoint_round_trip_in_the_labs_format(tmp_path):
+    torch.manual_seed(0)
+    model = lk.VGG(0.125)
+    path = save_checkpoint(model, tmp_path / "ckpt.pth", accuracy=0.9)
+    raw = torch.load(path, weights_only=True)  # torch's safe default must accept it
+    assert set(raw) == {"state_dict", "accuracy"}
+    loaded = load_checkpoint(path)
+    for (k, a), (k2, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)
+    x = torch.randn(3, 3, 32, 32)
+    model.eval(), loaded.eval()
+    torch.testing.assert_close(model(x), loaded(x), rtol=0, atol=0)
+
+
+def test_bare_state_dict_and_given_model(tmp_path):
+    model = lk.VGG(0.125)
+    torch.save(model.state_dict(), tmp_path / "bare.pth")
+    target = lk.VGG(0.125)
+    assert load_checkpoint(tmp_path / "bare.pth", target) is target
+
+
+def test_missing_checkpoint_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+        load_checkpoint(tmp_path / "nowhere.pth")
+
+
+def test_corrupt_checkpoint_names_the_file(tmp_path):
+    path = tmp_path / "broken.pth"
+    save_checkpoint(lk.VGG(0.125), path)
+    path.write_bytes(path.read_bytes()[: 2000])  # truncated download
+    with pytest.raises(CheckpointError, match="broken.pth.*could not be read"):
+        load_checkpoint(path)
+
+
+def test_mismatched_checkpoint_names_the_tensor(tmp_path):
+    path = save_checkpoint(lk.VGG(0.125), tmp_path / "tiny.pth")
+    with pytest.raises(CheckpointError, match=r"tiny.pth.*backbone.conv0.weight: file \(8, 3, 3, 3\) vs model \(64, 3, 3, 3\)"):
+        load_checkpoint(path, lk.VGG())
+
+
+def test_foreign_checkpoint_is_refused(tmp_path):
+    torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2)}}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="not a lab VGG"):
+        load_checkpoint(tmp_path / "other.pth")
+    torch.save({"state_dict": [1, 2]}, tmp_path / "list.pth")
+    with pytest.raises(CheckpointError, match="no state dict"):
+        load_checkpoint(tmp_path / "list.pth")
