@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import platform
+from pathlib import Path
+from types import ModuleType
 
 import torch
 
 # name -> (module, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
     "scan": ("labkit.bench.scan", "sensitivity scan: the lab's naive loop vs labkit's, full VGG on CPU"),
+    "latency": ("labkit.bench.latency", "dense vs channel-pruned VGG latency on CPU, vs the MAC reduction"),
 }
 
 
@@ -32,6 +36,24 @@ def machine_line() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads), {gpu}")
+
+
+def load_oracle() -> ModuleType:
+    """Load the test suite's reference solutions (``tests/oracle.py``) from the repo checkout.
+
+    Raises:
+        FileNotFoundError: labkit does not run from a checkout (benchmarks are maintainers' tools).
+    """
+    path = Path(__file__).resolve().parents[2] / "tests" / "oracle.py"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: benchmarks need the repository checkout's reference solutions "
+            "(run them from a clone of labkit with `pip install -e .`)"
+        )
+    spec = importlib.util.spec_from_file_location("labkit_oracle", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
