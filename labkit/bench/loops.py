@@ -1,0 +1,90 @@
+"""Images per second of the lab's loop vs labkit's fast loop, one training epoch + one eval.
+
+The lab's loop: torchvision ``CIFAR10`` + PIL transforms (RandomCrop, Flip, ToTensor) in a
+``DataLoader(num_workers=0)``, batches copied to the device each step. labkit's fast loop: the
+whole split held on the model's device as one uint8 tensor, crop and flip done there in batch
+(:class:`labkit.DeviceLoader`), plus channels_last and, on CUDA, bf16 autocast. Both train the
+same VGG with the same optimizer on the same generated data shaped like CIFAR-10; rounds are
+interleaved (lab, fast, lab, fast ...) and each figure is the median over rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data import make_loaders
+from ..models import VGG
+from ..runtime import get_device
+from ..synthetic import write_tiny_cifar
+from ..training import evaluate, train
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _one_round(loaders: dict, width: float, device: torch.device, *, fast: bool) -> tuple[float, float]:
+    """Seconds for one training epoch and one evaluation pass."""
+    torch.manual_seed(0)
+    model = VGG(width).to(device)
+    if fast:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if fast and device.type == "cuda"
+           else contextlib.nullcontext())
+    with amp:
+        _sync(device)
+        t0 = time.perf_counter()
+        train(model, loaders["train"], nn.CrossEntropyLoss(), optimizer, verbose=False)
+        _sync(device)
+        t1 = time.perf_counter()
+        evaluate(model, loaders["test"], verbose=False)
+        _sync(device)
+        t2 = time.perf_counter()
+    return t1 - t0, t2 - t1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    on_gpu = torch.cuda.is_available()
+    parser.add_argument("--widths", type=float, nargs="+", default=[1.0] if on_gpu else [0.125, 1.0],
+                        help="VGG width multipliers to time (1.0 = the lab's VGG)")
+    parser.add_argument("--train-images", type=int, default=50_000 if on_gpu else 1000)
+    parser.add_argument("--test-images", type=int, default=10_000 if on_gpu else 1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=512)
+
+
+def run(args: argparse.Namespace) -> int:
+    device = get_device()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        args.train_images -= args.train_images % 5  # 5 training batch files of equal size
+        write_tiny_cifar(root, n_train=args.train_images, n_test=args.test_images, seed=0)
+        common = dict(batch_size=args.batch_size, device=device)
+        loaders = {"lab": make_loaders(root, fast=False, **common),
+                   "fast": make_loaders(root, fast=True, **common)}
+        print(f"   device {device}, {args.train_images} train + {args.test_images} test images "
+              f"(32x32, CIFAR-10 format), batch {args.batch_size}, {args.rounds} interleaved rounds")
+        print(f"   {'width':>5} {'loop':<5} {'train img/s':>12} {'eval img/s':>11}")
+        for width in args.widths:
+            times = {"lab": [], "fast": []}
+            for _ in range(args.rounds):
+                for kind in ("lab", "fast"):
+                    times[kind].append(_one_round(loaders[kind], width, device, fast=kind == "fast"))
+            rate = {kind: (args.train_images / statistics.median(t[0] for t in ts),
+                           args.test_images / statistics.median(t[1] for t in ts))
+                    for kind, ts in times.items()}
+            for kind in ("lab", "fast"):
+                print(f"   {width:>5} {kind:<5} {rate[kind][0]:>12.0f} {rate[kind][1]:>11.0f}")
+            print(f"   {width:>5} ratio {rate['fast'][0] / rate['lab'][0]:>11.2f}x "
+                  f"{rate['fast'][1] / rate['lab'][1]:>10.2f}x  (fast / lab)")
+    return 0
