@@ -15,6 +15,11 @@ _MODULES = [
     "models",
     "metrics",
     "training",
+    "synthetic",
+    "device_loader",
+    "data",
+    "reference",
+    "session",
 ]
 
 __all__: list[str] = []

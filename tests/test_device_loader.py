@@ -1,0 +1,106 @@
+"""DeviceLoader: exact images without augmentation, valid crops/flips with it, seeded order."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision import transforms
+
+import labkit as lk
+
+
+def _data(n: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g), torch.arange(n) % 10
+
+
+def test_without_augmentation_yields_the_totensor_images_in_order() -> None:
+    images, labels = _data(10)
+    loader = lk.DeviceLoader(images, labels, batch_size=4)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 3 and [len(y) for _, y in batches] == [4, 4, 2]
+    x = torch.cat([b[0] for b in batches])
+    assert x.dtype == torch.float32 and x.shape == (10, 3, 32, 32)
+    to_tensor = torch.stack([transforms.ToTensor()(img.permute(1, 2, 0).numpy()) for img in images])
+    assert torch.equal(x, to_tensor)
+    assert torch.equal(torch.cat([b[1] for b in batches]), labels)
+
+
+def test_float_images_pass_through_and_drop_last() -> None:
+    images, labels = _data(10)
+    loader = lk.DeviceLoader(images.float() / 255, labels, batch_size=4, drop_last=True)
+    assert len(loader) == 2 and sum(len(y) for _, y in loader) == 8
+
+
+def test_shuffle_is_a_seeded_permutation_that_changes_per_epoch() -> None:
+    images, labels = _data(10)
+    images[:, 0, 0, 0] = torch.arange(10, dtype=torch.uint8)  # tag each image
+    loader = lk.DeviceLoader(images, labels, batch_size=3, shuffle=True, seed=5)
+
+    def epoch(ld: lk.DeviceLoader) -> list[int]:
+        return [int(t) for x, _ in ld for t in torch.round(x[:, 0, 0, 0] * 255)]
+
+    first, second = epoch(loader), epoch(loader)
+    assert sorted(first) == list(range(10)) and first != second
+    assert epoch(lk.DeviceLoader(images, labels, batch_size=3, shuffle=True, seed=5)) == first
+    # labels travel with their images
+    for x, y in lk.DeviceLoader(images, labels, batch_size=10, shuffle=True, seed=1):
+        assert torch.equal(y, torch.round(x[:, 0, 0, 0] * 255).long() % 10)
+
+
+def _candidates(image: torch.Tensor) -> torch.Tensor:
+    """All 162 crops (offsets 0..8, zero padding 4) and flips of one (C, H, W) image."""
+    padded = torch.nn.functional.pad(image, (4, 4, 4, 4))
+    crops = [padded[:, i:i + 32, j:j + 32] for i in range(9) for j in range(9)]
+    return torch.stack(crops + [c.flip(-1) for c in crops])
+
+
+def test_each_augmented_image_is_a_crop_or_flip_of_its_source() -> None:
+    images, labels = _data(12)
+    loader = lk.DeviceLoader(images, labels, batch_size=12, augment=True, seed=2)
+    out = next(iter(loader))[0]
+    for src, got in zip(images.float() / 255, out):
+        matches = (_candidates(src) == got).flatten(1).all(dim=1)
+        assert matches.any()
+
+
+def _offsets_and_flips(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Decode (row offset, col offset, flipped) from crops of the image 1 + arange(32*32)."""
+    centre, right = out[:, 0, 16, 16].long() - 1, out[:, 0, 16, 17].long() - 1
+    flipped = right == centre - 1
+    rows = centre // 32 - 12
+    cols = centre % 32 - 12 + flipped.long()
+    return rows, cols, flipped
+
+
+def test_augmentation_has_the_distribution_of_torchvision_random_crop_and_flip() -> None:
+    n = 2000
+    image = (1 + torch.arange(32 * 32, dtype=torch.float32)).reshape(1, 1, 32, 32).repeat(n, 3, 1, 1)
+    ours = lk.random_crop_flip(image, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    tv = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()])
+    theirs = torch.stack([tv(img) for img in image[:400]])
+    for out, count in ((ours, n), (theirs, 400)):
+        rows, cols, flipped = _offsets_and_flips(out)
+        assert set(rows.tolist()) == set(range(9)) and set(cols.tolist()) == set(range(9))
+        for decoded in (rows, cols):  # uniform over 0..8: each about count/9
+            freq = torch.bincount(decoded, minlength=9).float() / count
+            assert (freq - 1 / 9).abs().max() < 0.05
+        assert abs(flipped.float().mean() - 0.5) < 0.07
+    rows, cols, flipped = _offsets_and_flips(ours)
+    # offsets and flip are independent: flip rate is ~1/2 at every row offset
+    for i in range(9):
+        assert abs(flipped[rows == i].float().mean() - 0.5) < 0.15
+
+
+def test_device_and_validation() -> None:
+    images, labels = _data(4)
+    loader = lk.DeviceLoader(images, labels, device="cpu")
+    assert loader.device == torch.device("cpu") and loader.num_samples == 4
+    assert "N=4" in repr(loader)
+    with pytest.raises(ValueError, match="same N"):
+        lk.DeviceLoader(images, labels[:3])
+    with pytest.raises(ValueError, match="uint8 or floating"):
+        lk.DeviceLoader(images.long(), labels)
+    with pytest.raises(ValueError, match="batch_size"):
+        lk.DeviceLoader(images, labels, batch_size=0)

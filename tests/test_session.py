@@ -1,0 +1,101 @@
+"""setup(): profile choice, grading-mode subsets, first-run training, errors, recover_model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import labkit as lk
+import labkit.reference as reference
+
+
+@pytest.fixture
+def tiny_ready(data_env: Path) -> lk.Profile:
+    """Tiny profile in a temp data folder: 1,000 / 500 generated images and an untrained checkpoint."""
+    profile = lk.resolve_profile("tiny")
+    lk.write_tiny_cifar(profile.data_root, n_train=1000, n_test=500, seed=0)
+    torch.manual_seed(0)
+    lk.save_checkpoint(lk.VGG(profile.width), profile.checkpoint, accuracy=0.1, seed=0)
+    return profile
+
+
+def test_profile_from_argument_env_and_grading(data_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert lk.resolve_profile("full").name == "full"
+    tiny = lk.resolve_profile("tiny")
+    assert tiny.name == "tiny" and tiny.width == 0.125
+    assert tiny.data_root == data_env / "tiny" and tiny.checkpoint == data_env / "tiny" / "vgg_tiny.pth"
+    assert lk.resolve_profile().name == "tiny"  # no CIFAR-10 / checkpoint / GPU here
+    monkeypatch.setenv("LABKIT_PROFILE", "full")
+    assert lk.resolve_profile().name == "full"
+    assert lk.resolve_profile("tiny").name == "tiny"  # the argument beats the env var
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert lk.resolve_profile("full").name == "tiny"  # grading always uses tiny
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+        lk.resolve_profile("huge")
+    monkeypatch.setenv("LABKIT_PROFILE", "medium")
+    with pytest.raises(ValueError, match="LABKIT_PROFILE"):
+        lk.resolve_profile()
+
+
+def test_setup_in_grading_mode_uses_small_subsets(tiny_ready: lk.Profile, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    lab = lk.setup("full")  # grading mode overrides the argument
+    out = capsys.readouterr().out
+    assert lab.profile.name == "tiny" and lab.grading and "grading mode" in out
+    assert lab.device == lk.get_device() and lk.model_device(lab.model) == lab.device
+    assert lab.dataloader["train"].num_samples == lk.GRADING_TRAIN_IMAGES
+    assert lab.dataloader["test"].num_samples == lk.GRADING_TEST_IMAGES
+    x, y = next(iter(lab.dataloader["test"]))
+    assert x.shape == (500, 3, 32, 32) and y.shape == (500,)
+    assert 0.0 <= lk.evaluate(lab.model, lab.dataloader["test"], verbose=False) <= 1.0
+
+
+def test_setup_outside_grading_uses_the_whole_split_and_recovers(tiny_ready: lk.Profile,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    lab = lk.setup(verbose=True)
+    assert not lab.grading and "grading mode" not in capsys.readouterr().out
+    assert lab.dataloader["train"].num_samples == 1000 and lab.dataloader["test"].num_samples == 500
+    weight = lab.model.backbone.conv0.weight
+    dense = weight.detach().clone()
+    with torch.no_grad():
+        weight.zero_()
+    assert lab.recover_model() is lab.model
+    assert torch.equal(lab.model.backbone.conv0.weight, dense)
+    assert lab.dense_state_dict["backbone.conv0.weight"].data_ptr() != weight.data_ptr()
+
+
+def test_setup_lab_loaders_when_not_fast(tiny_ready: lk.Profile) -> None:
+    lab = lk.setup(fast=False, verbose=False)
+    assert isinstance(lab.dataloader["test"], torch.utils.data.DataLoader)
+    assert lab.dataloader["test"].batch_size == 512
+
+
+def test_setup_trains_a_missing_tiny_checkpoint(tiny_ready: lk.Profile, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture) -> None:
+    tiny_ready.checkpoint.unlink()
+    lk.write_tiny_cifar(tiny_ready.data_root, n_train=100, n_test=50, overwrite=True)
+    monkeypatch.setitem(reference.RECIPES, "tiny", lk.Recipe(epochs=1, batch_size=128, lr=0.1))
+    lab = lk.setup("tiny")
+    out = capsys.readouterr().out
+    assert "is missing: training it once" in out and "saved" in out
+    assert tiny_ready.checkpoint.is_file() and isinstance(lab.model, lk.VGG)
+
+
+def test_setup_is_seeded(tiny_ready: lk.Profile) -> None:
+    lk.setup(seed=3, verbose=False)
+    a = torch.rand(3)
+    lk.setup(seed=3, verbose=False)
+    assert torch.equal(torch.rand(3), a)
+
+
+def test_full_profile_without_files_points_at_fetch_and_train(data_env: Path) -> None:
+    with pytest.raises(lk.DataNotFoundError, match="labkit fetch"):
+        lk.setup("full", verbose=False)
+    profile = lk.resolve_profile("full")
+    lk.write_tiny_cifar(profile.data_root, n_train=10, n_test=10)
+    with pytest.raises(FileNotFoundError, match="labkit train --profile full"):
+        lk.setup("full", verbose=False)
