@@ -20,6 +20,13 @@ _MODULES = [
     "data",
     "reference",
     "session",
+    "pruning",
+    "sensitivity",
+    "channels",
+    "finetune",
+    "sizes",
+    "plots",
+    "suggest",
 ]
 
 __all__: list[str] = []

@@ -1,0 +1,98 @@
+"""``labkit bench scan``: the lab's naive sensitivity loop vs :func:`labkit.sensitivity_scan`.
+
+Both run in one process on the same full-width VGG (seeded He-normal init, so that its
+predictions vary; BN in eval with its default statistics) and the same random 32x32 images,
+labelled with the dense model's own predictions (accuracy = agreement with the dense model,
+so pruning moves it), with the mask function from the repository's ``tests/oracle.py``.
+Prints both times (wall and process CPU), the ratio and whether every accuracy is identical.
+``--rounds`` alternates the two scans (naive, fast, fast, naive, ...) and sums their times,
+which is fairer on a machine whose load changes; ``--threads`` sets torch's CPU threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import time
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+ORACLE = Path(__file__).resolve().parents[2] / "tests" / "oracle.py"
+
+
+def load_oracle(path: Path = ORACLE) -> ModuleType:
+    """Load the test suite's reference solutions by file path (they are not part of labkit)."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: this benchmark needs the reference solutions in tests/oracle.py, "
+            "so run it from a labkit repository checkout (pip install -e .)"
+        )
+    spec = importlib.util.spec_from_file_location("labkit_tests_oracle", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--images", type=int, default=128, help="number of random images (default 128)")
+    parser.add_argument("--batch-size", type=int, default=64, help="loader batch size (default 64)")
+    parser.add_argument("--width", type=float, default=1.0, help="VGG width (default 1.0 = the lab's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's setting); 1 is steadier on a busy machine")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate the two scans this many rounds (naive, fast, fast, naive, ...) "
+                             "and sum their times: fairer on a machine whose load changes")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    import labkit as lk
+
+    if args.images < 1 or args.batch_size < 1:
+        raise SystemExit("--images and --batch-size must be >= 1")
+    oracle = load_oracle()
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
+    lk.seed_everything(args.seed)
+    model = lk.VGG(args.width).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        model.classifier.bias.zero_()
+        images = torch.randn(args.images, 3, 32, 32)
+        labels = model(images).argmax(1)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels),
+                                         batch_size=args.batch_size, shuffle=False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"   VGG width {args.width}, {args.images} images, batch {args.batch_size}, "
+          f"9 parameters x 6 sparsities, {torch.get_num_threads()} threads, load {load:.2f} at start")
+
+    scans = {"naive loop": lk.naive_sensitivity_scan, "sensitivity_scan": lk.sensitivity_scan}
+    times, cpu_times = dict.fromkeys(scans, 0.0), dict.fromkeys(scans, 0.0)
+    results: dict[str, list] = {name: [] for name in scans}
+    for r in range(max(1, args.rounds)):
+        for name in (list(scans) if r % 2 == 0 else list(scans)[::-1]):
+            start, cpu = time.perf_counter(), time.process_time()
+            results[name].append(scans[name](model, loader, oracle.fine_grained_prune, verbose=False))
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+            times[name] += wall
+            cpu_times[name] += cpu
+            print(f"   round {r + 1} {name:<17} {wall:8.2f} s wall, {cpu:8.2f} s CPU, "
+                  f"load {os.getloadavg()[0]:.2f}")
+    naive = results["naive loop"][0]
+    identical = all(res.sparsities == naive.sparsities and res.accuracies == naive.accuracies
+                    for runs in results.values() for res in runs)
+    restored = all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    ratio = times["naive loop"] / times["sensitivity_scan"]  # wall-clock ratio
+    distinct = len({a for accs in naive.accuracies.values() for a in accs})
+    cpu_ratio = cpu_times["naive loop"] / cpu_times["sensitivity_scan"]
+    print(f"   speed-up {ratio:.2f}x wall ({cpu_ratio:.2f}x CPU time); accuracies identical: {identical} ({distinct} distinct values); "
+          f"weights restored: {restored}")
+    return 0 if identical and restored else 1
