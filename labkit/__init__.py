@@ -27,6 +27,7 @@ _MODULES = [
     "sizes",
     "plots",
     "suggest",
+    "checks",
 ]
 
 __all__: list[str] = []
