@@ -4,7 +4,9 @@
 2. regenerate the student release from the source notebook and audit it;
 3. run the lab notebook (solutions included) as a student would, on the tiny profile, and keep
    the executed notebook and an HTML rendering with its plots;
-4. grade the bundled sample submissions with ``labkit grade``;
+4. grade five sample submissions with ``labkit grade`` (made from the source notebook by the
+   test suite's corpus builder, tests/grading/samples.py: correct, blank, a tie bug, a kernel
+   death, a monkeypatching cheat);
 5. print the grade table and where everything went.
 """
 
@@ -20,7 +22,21 @@ from tqdm.auto import tqdm
 
 from .release import default_course_dir
 
-SAMPLES = "samples"  # notebooks/samples/<assignment>/*.ipynb: bundled sample submissions
+
+
+def write_samples(out: Path, assignment: str) -> list[Path]:
+    """Generate the sample submissions with the repository's corpus builder (a checkout is needed)."""
+    import importlib
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / "tests" / "grading" / "samples.py").is_file():
+        raise FileNotFoundError("labkit demo needs the repository checkout (tests/grading/samples.py)")
+    sys.path.insert(0, str(repo))
+    try:
+        return importlib.import_module("tests.grading.samples").write_samples(out, assignment)
+    finally:
+        sys.path.remove(str(repo))
 
 
 def execute_notebook(path: Path, out_dir: Path, *, timeout: float = 900.0) -> tuple[Path, Path]:
@@ -84,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     course = default_course_dir()
     out = args.out.resolve()
     source = course / "source" / args.assignment / f"{args.assignment}.ipynb"
-    samples = course / SAMPLES / args.assignment
+    samples = out / "submissions"
 
     def step(n: int, title: str) -> None:
         print(f"\n[{n}/5] {title}   ({time.perf_counter() - start:.0f} s so far)", flush=True)
@@ -99,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     step(3, f"run {source.relative_to(course.parent)} as a student would (tiny profile)")
     executed, html = execute_notebook(source, out)
     print(f"   executed notebook: {executed}\n   rendered with plots: {html}")
-    step(4, f"grade the sample submissions in {samples.relative_to(course.parent)}")
+    step(4, "grade five sample submissions (correct, tie bug, blank, kernel death, cheat)")
+    for path in write_samples(samples, args.assignment):
+        print(f"   {path}")
     grades = out / "grades"
     if main(["grade", str(samples), "--out", str(grades), "--workers", str(args.workers),
              "--assignment", args.assignment, "--force"]) != 0:

@@ -23,6 +23,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "scan": ("labkit.bench.scan", "sensitivity scan: the lab's naive loop vs labkit's, full VGG on CPU"),
     "loops": ("labkit.bench.loops", "images/s of the lab's DataLoader loop vs labkit's device-resident loop"),
     "latency": ("labkit.bench.latency", "dense vs channel-pruned VGG latency on CPU, vs the MAC reduction"),
+    "grading": ("labkit.bench.grading", "labkit grade: s per submission, 1 worker vs 2 on the same batch"),
 }
 
 

@@ -1,0 +1,9 @@
+"""``labkit grade``: autograde submitted notebooks on top of nbgrader, fairly and safely.
+
+Modules: ``collect`` (inputs, student ids), ``course`` (the master nbgrader course),
+``prescan`` (repairs before nbgrader), ``sandbox`` + ``kernel`` + ``guard`` (where and how
+student code runs), ``execute`` (nbgrader's Execute, death-tolerant), ``worker`` (one
+submission), ``batch`` (parallel, resumable), ``results`` (records, CSV), ``gradebook``
+(master gradebook), ``feedback`` and ``manual`` (HTML pages), ``cli`` (the verb).
+Not part of the students' API (``import labkit`` does not import it).
+"""

@@ -1,0 +1,268 @@
+"""Grade a batch: N submissions at once, each in a forked worker process; resumable.
+
+The parent prepares the master course once, then forks one worker per submission (at most
+``workers`` at a time). A worker grades in a private course copy and writes the student's
+record atomically; the parent alone merges records into the master gradebook, writes the
+feedback pages, and at the end the CSV and the manual sheet. A worker that outlives the
+submission's wall limit (plus a grace period) is killed and recorded as ``timeout``; one that
+dies without a record is recorded as ``crashed``. Re-running skips students whose record
+matches the submitted file's hash unless ``force``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import wait
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .collect import Submission, collect
+from .course import GradingError, Master, prepare_master
+from .feedback import write_feedback
+from .gradebook import merge_record
+from .manual import write_manual_sheet
+from .results import Record, read_records, write_grades_csv, write_record
+from .sandbox import isolation_level
+from .worker import Job, grade_one, record_for_failure
+
+__all__ = ["Options", "Summary", "grade_batch", "finish_outputs", "read_records_one", "GRACE_S"]
+
+GRACE_S = 60.0  # worker start-up and nbgrader bookkeeping on top of the wall limit
+
+
+@dataclass
+class Options:
+    """How to grade (see ``labkit grade --help`` for each option)."""
+
+    course: Path
+    assignment: str
+    out: Path
+    workers: int = 1
+    force: bool = False
+    cell_timeout: float | None = None
+    wall_limit: float = 600.0
+    mem_bytes: int | None = 4 * 2**30
+    id_pattern: str | None = None
+    roster: list[str] = field(default_factory=list)
+    prepare_data: bool = True  # build the tiny profile's data + checkpoint before any worker
+    verbose: bool = True
+
+
+@dataclass
+class Summary:
+    """What a batch did: students graded now, skipped (already graded), internal errors."""
+
+    graded: list[str]
+    skipped: list[str]
+    internal_errors: list[str]
+    isolation: tuple[str, str]
+    seconds: float  # the whole call
+    grading_seconds: float = 0.0  # from the first worker's start to the last one's end
+
+
+def _hide_list(opts: Options) -> list[str]:
+    """Folders a student's kernel must not see (used with mount namespaces)."""
+    import labkit
+
+    repo = Path(labkit.__file__).resolve().parents[1]
+    keep = {Path(labkit.__file__).resolve().parent, Path(sys.prefix).resolve()}
+    hide = {opts.course.resolve(), opts.out.resolve()}
+    if (repo / "pyproject.toml").is_file():
+        from labkit.runtime import data_dir
+
+        keep.add(data_dir().resolve())
+        hide |= {p for p in repo.iterdir() if p.is_dir() and not any(
+            k == p or p in k.parents for k in keep)}
+    home = Path.home().resolve()
+    if home != Path("/") and not any(home == k or home in k.parents for k in keep):
+        hide.add(home)
+    return sorted(str(p) for p in hide)
+
+
+def _child(job: Job, master: Master, log_path: Path) -> None:
+    """Body of a worker process: quiet, in its own process group, grade one submission."""
+    os.setsid()
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    try:
+        grade_one(job, master)
+    except BaseException:
+        traceback.print_exc()
+        rec = record_for_failure(job, master, "crashed",
+                                 "the grader failed on this notebook; the course staff will regrade it")
+        rec.internal_error = True
+        write_record(rec, Path(job.out_dir) / "results")
+        sys.stderr.flush()
+        os._exit(3)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def read_records_one(path: Path, sha256: str) -> Record | None:
+    """The record at ``path`` if it exists and is for the file with ``sha256``."""
+    if not path.is_file():
+        return None
+    rec = Record(**json.loads(path.read_text()))
+    return rec if rec.sha256 == sha256 else None
+
+
+def _prepare_data(verbose: bool) -> None:
+    """Build the tiny profile's data and checkpoint once, before workers start (so kernels
+    never race to build them), and make them readable by the sandboxed kernels."""
+    from labkit.profiles import resolve_profile
+    from labkit.reference import ensure_reference
+
+    profile = resolve_profile("tiny")
+    ensure_reference(profile, verbose=verbose)
+    for folder, dirs, files in os.walk(profile.data_root):  # kernels run as 'nobody'
+        for name in [*dirs, *files, "."]:
+            path = os.path.join(folder, name)
+            mode = os.stat(path).st_mode
+            want = mode | 0o004 | (0o001 if os.path.isdir(path) else 0)
+            if want != mode:
+                os.chmod(path, want)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _run_jobs(jobs: list[Job], master: Master, opts: Options, on_done) -> None:
+    ctx = multiprocessing.get_context("fork")
+    logs = master.root / "logs"
+    logs.mkdir(exist_ok=True)
+    queue, running = list(jobs), {}
+    tqdm.monitor_interval = 0  # no monitor thread: we fork
+    bar = tqdm(total=len(jobs), desc="grading", unit="notebook", leave=False, disable=not opts.verbose)
+    try:
+        while queue or running:
+            while queue and len(running) < opts.workers:
+                job = queue.pop(0)
+                proc = ctx.Process(target=_child, args=(job, master, logs / f"{job.student}.log"))
+                proc.start()
+                running[proc.sentinel] = (proc, job, time.monotonic())
+            ready = wait(list(running), timeout=1.0)
+            now = time.monotonic()
+            for sentinel in list(running):
+                proc, job, start = running[sentinel]
+                overdue = now - start > job.wall_limit + GRACE_S
+                if sentinel not in ready and not overdue:
+                    continue
+                if overdue and proc.is_alive():
+                    _kill(proc.pid)
+                proc.join()
+                del running[sentinel]
+                on_done(job, proc.exitcode, overdue)
+                bar.update(1)
+    except BaseException:
+        for proc, _, _ in running.values():
+            _kill(proc.pid)
+        raise
+    finally:
+        bar.close()
+
+
+def finish_outputs(master: Master, out: Path, roster: list[str] = ()) -> dict[str, Record]:
+    """Write ``grades.csv``, ``manual.html``/``manual.csv`` and any missing feedback from the
+    records in ``out/results`` (plus ``missing`` rows for roster students without one)."""
+    records = read_records(out / "results")
+    with_roster = dict(records)
+    from nbgrader.api import Gradebook
+
+    with Gradebook(master.db_url) as gb:
+        known = {s.id for s in gb.students}
+    for student in sorted(set(roster) | known):
+        if student not in with_roster:
+            rec = Record(student, "missing", {c.grade_id: None for c in master.cells},
+                         {c.grade_id: c.points for c in master.cells},
+                         messages=["no submission was found for this student"])
+            with_roster[student] = rec
+    columns: dict[str, list[str]] = {}
+    for c in master.cells:
+        columns.setdefault(c.question, []).append(c.grade_id)
+    max_q = {q: sum(c.points for c in master.cells if c.question == q) for q in columns}
+    write_grades_csv(with_roster, columns, max_q, out / "grades.csv")
+    write_manual_sheet(records, master, out)
+    for rec in records.values():
+        if not (out / "feedback" / f"{rec.student}.html").is_file():
+            write_feedback(rec, master, out / "feedback")
+    return with_roster
+
+
+def grade_batch(inputs: list[Path], opts: Options) -> Summary:
+    """Grade ``inputs`` (notebooks, folders, zips) into ``opts.out``; see the module docstring.
+
+    Raises:
+        GradingError: the grader cannot start (bad course, inputs or out folder).
+    """
+    t0 = time.monotonic()
+    if opts.workers < 1:
+        raise GradingError(f"--workers {opts.workers} must be at least 1")
+    out = opts.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    master = prepare_master(opts.course.resolve(), opts.assignment, out, force=opts.force)
+    if opts.prepare_data:
+        _prepare_data(opts.verbose)
+    subs = collect(inputs, notebook=master.notebook, assignment=master.assignment,
+                   unzip_dir=master.root / "downloaded", pattern=opts.id_pattern)
+    level = isolation_level()
+    if level[0] != "strong" and opts.verbose:
+        print(f"warning: weak isolation: {level[1]}", file=sys.stderr)
+    old = read_records(out / "results")
+    todo: list[Submission] = []
+    skipped: list[str] = []
+    for s in subs:
+        rec = old.get(s.student)
+        if not opts.force and rec is not None and rec.sha256 == s.sha256 and not rec.internal_error:
+            skipped.append(s.student)
+        else:
+            todo.append(s)
+    from labkit.runtime import data_dir
+
+    threads = max(1, (os.cpu_count() or 1) // min(opts.workers, max(1, len(todo))))
+    tmp_root = Path(tempfile.mkdtemp(prefix="labkit-grade-"))
+    tmp_root.chmod(0o711)  # see worker.grade_one
+    base = Job("", "", "", str(out), str(tmp_root), opts.cell_timeout, opts.wall_limit,
+               opts.mem_bytes, threads, level[0], str(data_dir()), _hide_list(opts))
+    jobs = [replace(base, student=s.student, path=str(s.path), sha256=s.sha256) for s in todo]
+    for job in jobs:  # a regraded student's old record must not stand in for a lost new one
+        (out / "results" / f"{job.student}.json").unlink(missing_ok=True)
+    errors: list[str] = []
+
+    def on_done(job: Job, exitcode: int | None, overdue: bool) -> None:
+        path = out / "results" / f"{job.student}.json"
+        rec = read_records_one(path, job.sha256)
+        if rec is None:
+            status, why = ("timeout", "the submission ran past its wall limit and was stopped") \
+                if overdue else ("crashed", f"the grader's worker died (exit code {exitcode})")
+            rec = record_for_failure(job, master, status, why)
+            write_record(rec, out / "results")
+        if rec.internal_error:
+            errors.append(job.student)
+        merge_record(master, rec)
+        write_feedback(rec, master, out / "feedback")
+        shutil.rmtree(tmp_root / job.student, ignore_errors=True)
+
+    t_jobs = time.monotonic()
+    try:
+        _run_jobs(jobs, master, opts, on_done)
+        t_jobs = time.monotonic() - t_jobs
+    finally:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+        finish_outputs(master, out, opts.roster)
+    return Summary([j.student for j in jobs], skipped, errors, level, time.monotonic() - t0, t_jobs)

@@ -1,0 +1,80 @@
+"""The student's kernel: ``python -m labkit.grading.kernel --sandbox CONFIG -f CONNECTION``.
+
+It enters the sandbox (:mod:`labkit.grading.sandbox`) before importing IPython, then runs an
+IPython kernel whose test cells are guarded (:mod:`labkit.grading.guard`). The grader marks a
+test cell by prefixing its code with one line ``#labkit-test <token>``; the token is a secret
+passed in ``LABKIT_GUARD_TOKEN`` and removed from the environment before student code runs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+MARKER = "#labkit-test"
+
+
+def _kernel_class():  # imported late: IPython must load after the sandbox is entered
+    from ipykernel.ipkernel import IPythonKernel
+
+    from .guard import Guard
+
+    class GuardedKernel(IPythonKernel):
+        """IPython kernel that runs marked test cells inside a :class:`Guard`."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            import os
+            self._token = os.environ.pop("LABKIT_GUARD_TOKEN", "")
+            self._guard: Guard | None = None
+
+        async def do_execute(self, code, silent, store_history=True, user_expressions=None,
+                             allow_stdin=False, **kwargs):
+            if self._guard is None:  # first request: before any student code has run
+                self._guard = Guard()
+            first, _, rest = code.partition("\n")
+            if not self._token or first.strip() != f"{MARKER} {self._token}":
+                return await super().do_execute(code, silent, store_history, user_expressions,
+                                                allow_stdin, **kwargs)
+            self._guard.enter(self.shell)
+            try:
+                reply = await super().do_execute(rest, silent, store_history, user_expressions,
+                                                 allow_stdin, **kwargs)
+            finally:
+                changed = self._guard.exit(self.shell)
+            if changed and reply.get("status") == "ok":
+                evalue = ("this test rebound objects the tests rely on: " + ", ".join(changed[:5])
+                          + " (student code must not monkeypatch builtins, torch or numpy)")
+                content = {"ename": "TamperingError", "evalue": evalue,
+                           "traceback": [f"TamperingError: {evalue}"]}
+                self.send_response(self.iopub_socket, "error", content)
+                reply = {**reply, "status": "error", **content}
+            return reply
+
+    return GuardedKernel
+
+
+def main(argv: list[str]) -> None:
+    """Enter the sandbox named by ``--sandbox`` and run the kernel with the remaining args."""
+    from pathlib import Path
+
+    from .sandbox import SandboxConfig, enter_sandbox
+
+    import os
+
+    start_cwd = os.getcwd()
+    args = list(argv)
+    i = args.index("--sandbox")
+    cfg_path = Path(args[i + 1])
+    del args[i:i + 2]
+    cfg = SandboxConfig.read(cfg_path)
+    cfg_path.unlink()
+    j = args.index("-f")
+    args[j + 1] = enter_sandbox(cfg, args[j + 1])
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", start_cwd)]  # no imports from the work folder
+    from ipykernel.kernelapp import IPKernelApp
+
+    IPKernelApp.launch_instance(argv=args, kernel_class=_kernel_class())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

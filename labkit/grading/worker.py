@@ -1,0 +1,198 @@
+"""Grade one submission in its own process, private course copy and sandboxed kernel.
+
+``grade_one`` runs in a process forked by the batch scheduler. It pre-scans the notebook,
+builds a private nbgrader course (``source/``, a copy of the template gradebook,
+``submitted/<student>/``), runs nbgrader's Autograde converter there with
+:class:`~labkit.grading.execute.GuardedExecute`, reads the scores from the private gradebook,
+and writes the student's result record and feedback page. The master gradebook is only ever
+written by the parent (:mod:`labkit.grading.batch`).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .course import Master, nbgrader_config
+from .prescan import prescan
+from .results import Record, scrub, write_record
+from .sandbox import SandboxConfig
+
+__all__ = ["Job", "grade_one", "record_for_failure"]
+
+
+@dataclass
+class Job:
+    """One submission to grade and the limits to grade it under."""
+
+    student: str
+    path: str
+    sha256: str
+    out_dir: str
+    tmp_root: str
+    cell_timeout: float | None = None  # None: the course's Execute.timeout
+    wall_limit: float = 600.0
+    mem_bytes: int | None = 4 * 2**30
+    threads: int = 1
+    isolation: str = "weak"  # strong / uid / weak (see sandbox.isolation_level)
+    data_dir: str = ""
+    hide: list[str] = field(default_factory=list)
+
+
+def record_for_failure(job: Job, master: Master, status: str, message: str) -> Record:
+    """A record for a submission that produced no grades (invalid file, grader worker died)."""
+    scores = {c.grade_id: (0.0 if c.kind == "test" else None) for c in master.cells}
+    return Record(job.student, status, scores, {c.grade_id: c.points for c in master.cells},
+                  messages=[message], sha256=job.sha256, source_file=job.path)
+
+
+def _sandbox(job: Job, work: Path, token: str) -> SandboxConfig:
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+           "LANG": "C.UTF-8", "NBGRADER_EXECUTION": "autograde", "LABKIT_GUARD_TOKEN": token,
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1", "LABKIT_DATA_DIR": job.data_dir}
+    cfg = SandboxConfig(str(work), env, mem_bytes=job.mem_bytes, threads=job.threads)
+    if job.isolation in ("strong", "uid"):
+        nobody = pwd.getpwnam("nobody")
+        cfg.uid, cfg.gid, cfg.nproc = nobody.pw_uid, nobody.pw_gid, 512
+        os.chown(work, cfg.uid, cfg.gid)
+    if job.isolation == "strong":
+        import labkit
+
+        cfg.hide, cfg.private_tmp = list(job.hide), True
+        cfg.reveal = [sys.base_prefix, sys.prefix, str(Path(labkit.__file__).parent), job.data_dir]
+    return cfg
+
+
+def _one_line(out: dict) -> str:
+    return f"{out.get('ename', 'Error')}: {out.get('evalue', '')}".strip()
+
+
+def _hint(msg: str) -> str:
+    if msg.startswith("NameError"):
+        return msg + " (a function or variable the test uses is missing: was it renamed, or " \
+                     "did its cell fail?)"
+    if msg.startswith("MemoryError") or "can't allocate memory" in msg:
+        return msg + " (the kernel's memory limit was reached)"
+    return msg
+
+
+def _summarise(nb: nbformat.NotebookNode, master: Master, rec: Record) -> None:
+    """Fill failures, answers, cells and messages of ``rec`` from the autograded notebook."""
+    kinds = {c.grade_id: c for c in master.cells}
+    hidden = master.hidden_lines()
+    given = {c.source for c in master.release.cells if c.cell_type == "code"}
+    for i, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        gid = meta.get("grade_id", "")
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        timeouts = [o for o in errors if o.get("ename") == "CellTimeoutError"]
+        err = scrub(_hint(_one_line(errors[0])), hidden) if errors else ""
+        if timeouts and err.startswith("KeyboardInterrupt"):
+            err = "CellTimeoutError: this cell ran over the per-cell time limit and was interrupted"
+        if gid in kinds and kinds[gid].kind == "test":
+            kind, source = "test", kinds[gid].release_source
+            if err:
+                rec.failures[gid] = err
+        elif gid in kinds:
+            kind, source = "manual", cell.source
+            rec.answers[gid] = cell.source
+        else:
+            kind, source = ("code" if cell.cell_type == "code" else "markdown"), cell.source
+            if kind == "code" and source in given:
+                kind = "given"  # the lab's own cell, unchanged
+            if err and not err.startswith("NotRun"):
+                rec.messages.append(f"cell {i}{f' ({gid})' if gid else ''} raised {err}")
+        rec.cells.append({"kind": kind, "grade_id": gid, "source": scrub(source, hidden),
+                          "error": err})
+
+
+def grade_one(job: Job, master: Master) -> Record:
+    """Grade ``job`` (see module docstring); write and return its record. Never raises for a
+    bad submission: those end as records with status invalid/crashed/timeout."""
+    from nbgrader.api import Gradebook
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.preprocessors import Execute
+    from nbgrader.utils import capture_log
+
+    from .execute import GuardedExecute, SandboxKernelManager
+
+    t0 = time.monotonic()
+    out = Path(job.out_dir)
+    raw = Path(job.path).read_bytes()
+    nb, messages = prescan(raw, master.release)
+    if nb is None:
+        rec = record_for_failure(job, master, "invalid", messages[0])
+        write_record(rec, out / "results")
+        return rec
+
+    base = Path(job.tmp_root) / job.student
+    course, work = base / "course", base / "work"
+    base.mkdir(mode=0o711, parents=True, exist_ok=True)  # enterable, not listable: the
+    base.chmod(0o711)  # kernel reaches its work folder by path when namespaces are missing
+    for d in (course, work):
+        d.mkdir(mode=0o700, exist_ok=True)
+    src = master.root / "source" / master.assignment
+    shutil.copytree(src, course / "source" / master.assignment)
+    shutil.copy2(master.template_db, course / "gradebook.db")
+    sub = course / "submitted" / job.student / master.assignment
+    sub.mkdir(parents=True)
+    nbformat.write(nb, sub / f"{master.notebook}.ipynb")
+    for f in src.iterdir():  # helper files the notebook may open
+        if f.is_file() and f.suffix != ".ipynb":
+            shutil.copy2(f, work / f.name)
+
+    token = secrets.token_hex(16)
+    cfg_path = base / "sandbox.json"
+    _sandbox(job, work, token).write(cfg_path)
+    SandboxKernelManager.sandbox_config = str(cfg_path)
+
+    c = nbgrader_config(master.config, course)
+    steps = c.Autograde.get("autograde_preprocessors") or Autograde().autograde_preprocessors
+    c.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in steps]
+    c.GuardedExecute.wall_limit = float(job.wall_limit)
+    c.GuardedExecute.guard_token = token
+    if job.cell_timeout is not None:
+        c.Execute.timeout = int(job.cell_timeout)
+    c.OverwriteCells.add_missing_cells = True
+    coursedir = CourseDirectory(config=c)
+    coursedir.assignment_id, coursedir.student_id = master.assignment, job.student
+    app = Autograde(coursedir=coursedir, config=c)
+    app.force, app.create_student = True, True
+    GuardedExecute.last_outcome = {}
+    result = capture_log(app)
+    outcome = GuardedExecute.last_outcome
+    status = outcome.get("status", "crashed")
+    if outcome.get("stopped"):
+        messages.append(f"grading stopped early: {outcome['stopped']}; the cells after it did not "
+                        "run and the tests that had already run keep their points")
+    rec = Record(job.student, status, sha256=job.sha256, source_file=job.path, messages=messages)
+    graded = course / "autograded" / job.student / master.assignment / f"{master.notebook}.ipynb"
+    if not result["success"] or not graded.is_file():
+        log = (result.get("error") or result.get("log") or "").strip().splitlines()
+        rec = record_for_failure(job, master, "crashed",
+                                 "nbgrader could not grade this notebook: " + (log[-1] if log else "?"))
+        rec.messages = messages + rec.messages
+    else:
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            snb = gb.find_submission_notebook(master.notebook, master.assignment, job.student)
+            for g in snb.grades:
+                rec.max_scores[g.name] = float(g.max_score)
+                auto = g.auto_score
+                rec.scores[g.name] = None if auto is None and g.manual_score is None else float(
+                    g.manual_score if g.manual_score is not None else auto)
+        _summarise(nbformat.read(graded, as_version=4), master, rec)
+        dest = master.root / "autograded" / job.student
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(graded, dest / f"{master.notebook}.ipynb")
+    rec.seconds = time.monotonic() - t0
+    write_record(rec, out / "results")
+    return rec

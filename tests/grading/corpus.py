@@ -1,0 +1,142 @@
+"""The grading corpus: submissions generated from a course's source notebook, each with the
+status and per-question autograded points it must get.
+
+Submissions are made at test time from the source notebook, so they follow its edits:
+``correct`` is the release with the source's solution code filled in; variants are small text
+mutations of that code, hostile cells inserted after a named cell, metadata stripped, cells
+duplicated or deleted, broken files. Every mutation asserts that its target text exists, so an
+edit of the notebook cannot silently turn a case into a no-op.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import nbformat
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell
+
+_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+
+
+@dataclass
+class Case:
+    """One submission and what grading must make of it.
+
+    Attributes:
+        student: the student id (file ``<student>.ipynb``).
+        status: the expected status.
+        scores: question -> expected autograded points (questions not listed: not checked).
+        make: returns the submitted file's bytes.
+        message: a substring that must appear in the record's messages or failures ("" = none).
+    """
+
+    student: str
+    status: str
+    scores: dict[str, float]
+    make: Callable[[], bytes]
+    message: str = ""
+    tags: set[str] = field(default_factory=set)
+
+
+def gid(cell: NotebookNode) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def correct(source: NotebookNode, release: NotebookNode) -> NotebookNode:
+    """The release with every solution cell's source replaced by the source's solution."""
+    solutions = {gid(c): _MARKERS.sub("", c.source) for c in source.cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        if gid(cell) in solutions:
+            cell.source = solutions[gid(cell)]
+    return nb
+
+
+def find(nb: NotebookNode, grade_id: str) -> int:
+    idx = [i for i, c in enumerate(nb.cells) if gid(c) == grade_id]
+    assert idx, f"corpus: no cell {grade_id!r} in the notebook (was it renamed?)"
+    return idx[0]
+
+
+def mutate(nb: NotebookNode, grade_id: str, old: str, new: str) -> NotebookNode:
+    """Copy of ``nb`` with ``old`` replaced by ``new`` (once) in cell ``grade_id``."""
+    nb = copy.deepcopy(nb)
+    cell = nb.cells[find(nb, grade_id)]
+    assert old in cell.source, f"corpus: {old!r} not found in cell {grade_id!r}"
+    cell.source = cell.source.replace(old, new, 1)
+    return nb
+
+
+def insert_after(nb: NotebookNode, grade_id: str, code: str) -> NotebookNode:
+    """Copy of ``nb`` with an ordinary code cell ``code`` right after cell ``grade_id``."""
+    nb = copy.deepcopy(nb)
+    nb.cells.insert(find(nb, grade_id) + 1, new_code_cell(code))
+    return nb
+
+
+def strip_meta(nb: NotebookNode, *grade_ids: str) -> NotebookNode:
+    nb = copy.deepcopy(nb)
+    for g in grade_ids:
+        del nb.cells[find(nb, g)].metadata["nbgrader"]
+    return nb
+
+
+def delete(nb: NotebookNode, grade_id: str) -> NotebookNode:
+    nb = copy.deepcopy(nb)
+    del nb.cells[find(nb, grade_id)]
+    return nb
+
+
+def duplicate(nb: NotebookNode, grade_id: str) -> NotebookNode:
+    nb = copy.deepcopy(nb)
+    i = find(nb, grade_id)
+    nb.cells.insert(i + 1, copy.deepcopy(nb.cells[i]))
+    for c in nb.cells:
+        c.pop("id", None)  # copy/paste gives a new cell id; nbgrader metadata stays
+    nb.nbformat_minor = 4
+    return nb
+
+
+def big_outputs(nb: NotebookNode, grade_id: str, mib: int = 3) -> NotebookNode:
+    nb = copy.deepcopy(nb)
+    cell = nb.cells[find(nb, grade_id)]
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * (mib * 2**20))]
+    return nb
+
+
+def dumps(nb: NotebookNode) -> bytes:
+    return nbformat.writes(nb).encode()
+
+
+# Hostile cells, course-independent.
+OS_EXIT = "import os\nos._exit(1)"
+SEGFAULT = "import ctypes\nctypes.string_at(0)"
+SIGINT_PROOF = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(0.05)"
+MEMORY_HOG = "hog = bytearray(16 * 2**30)  # over the kernel's memory limit"
+FAKE_PASS = ('print("All tests passed!")\nprint("Score: 100/100")\n'
+             'from IPython.display import display\ndisplay(100)')
+HIDE_TRACEBACKS = ("import sys\nget_ipython().showtraceback = lambda *a, **k: None\n"
+                   "get_ipython()._showtraceback = lambda *a, **k: None\nsys.excepthook = lambda *a: None")
+LEAK_TESTS = ("get_ipython().events.register('post_run_cell', "
+              "lambda result: print('LEAK', result.info.raw_cell))")
+RUNTIME_FLOOD = "for i in range(30000):\n    print('flood', i)"
+
+
+def snoop(paths: list[str], writes: list[str]) -> str:
+    """A cell that tries to read ``paths`` and overwrite ``writes``; prints what happened."""
+    return (f"for p in {paths!r}:\n"
+            "    try:\n        print('READ', p, open(p, 'rb').read(40))\n"
+            "    except Exception as exc:\n        print('blocked read', p, type(exc).__name__)\n"
+            f"for p in {writes!r}:\n"
+            "    try:\n        open(p, 'ab').write(b'HACKED')\n        print('WROTE', p)\n"
+            "    except Exception as exc:\n        print('blocked write', p, type(exc).__name__)\n")
+
+
+def not_a_notebook() -> bytes:
+    return json.dumps({"foo": 1}).encode()

@@ -1,0 +1,30 @@
+"""results: atomic records, scrubbing, the CSV (blank for ungraded, never a silent 0)."""
+
+from __future__ import annotations
+
+import csv
+
+from labkit.grading.results import Record, read_records, scrub, write_grades_csv, write_record
+
+
+def test_record_roundtrip_and_totals(tmp_path):
+    rec = Record("ann", "graded", {"q1_a": None, "q2_t": 2.0}, {"q1_a": 5.0, "q2_t": 2.0})
+    write_record(rec, tmp_path)
+    back = read_records(tmp_path)["ann"]
+    assert back == rec and back.total == 2.0 and back.max_total == 7.0
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_scrub_removes_hidden_lines_only():
+    hidden = ['assert f(3) == 9, "nine"', "x"]
+    text = 'Traceback: assert f(3) == 9, "nine"\nAssertionError: nine\nx marks'
+    assert scrub(text, hidden) == "Traceback: [hidden test]\nAssertionError: nine\nx marks"
+
+
+def test_grades_csv(tmp_path):
+    recs = {"b": Record("b", "crashed", {"q1_a": None, "q2_t": 0.0}, {"q1_a": 5.0, "q2_t": 2.0}),
+            "a": Record("a", "graded", {"q1_a": 4.0, "q2_t": 2.0}, {"q1_a": 5.0, "q2_t": 2.0})}
+    write_grades_csv(recs, {"q1": ["q1_a"], "q2": ["q2_t"]}, {"q1": 5, "q2": 2}, tmp_path / "g.csv")
+    rows = list(csv.reader(open(tmp_path / "g.csv")))
+    assert rows == [["student", "status", "total", "max_total", "q1", "q2"],
+                    ["a", "graded", "6", "7", "4", "2"], ["b", "crashed", "0", "7", "", "0"]]
