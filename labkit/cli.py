@@ -1,4 +1,4 @@
-"""``labkit`` command line: one subcommand per verb, each in its own module.
+"""labkit: the Lab 1 (Pruning) kit's command line, one verb per job.
 
 Every verb module defines ``add_arguments(parser)`` and ``run(args) -> int``; they are imported
 only when their verb runs, so ``labkit --help`` stays fast.

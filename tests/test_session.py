@@ -99,3 +99,21 @@ def test_full_profile_without_files_points_at_fetch_and_train(data_env: Path) ->
     lk.write_tiny_cifar(profile.data_root, n_train=10, n_test=10)
     with pytest.raises(FileNotFoundError, match="labkit train --profile full"):
         lk.setup("full", verbose=False)
+
+
+def test_full_profile_with_cifar_shaped_data_and_checkpoint(data_env: Path, monkeypatch) -> None:
+    """With CIFAR-10-format data, the published-format checkpoint and a GPU, the full profile is
+    picked by itself and setup() gives the lab's full VGG and loaders (GPU faked: CPU here)."""
+    profile = lk.resolve_profile("full")
+    lk.write_tiny_cifar(profile.data_root, n_train=50, n_test=20)
+    torch.manual_seed(0)
+    lk.save_checkpoint(lk.VGG(), profile.checkpoint)
+    assert lk.resolve_profile().name == "tiny"  # no GPU: tiny stays the default
+    with monkeypatch.context() as m:
+        m.setattr(torch.cuda, "is_available", lambda: True)
+        assert lk.resolve_profile().name == "full"
+    lab = lk.setup("full", verbose=False)
+    assert lab.profile.name == "full" and lk.get_num_parameters(lab.model) == 9_228_362
+    images, labels = next(iter(lab.dataloader["test"]))
+    assert images.shape[1:] == (3, 32, 32) and 0 <= float(images.min()) <= float(images.max()) <= 1
+    assert 0 <= lk.evaluate(lab.model, lab.dataloader["test"], verbose=False) <= 1
