@@ -38,3 +38,14 @@ def tiny_checkpoint() -> lk.Profile:
     profile = lk.resolve_profile("tiny")
     lk.ensure_reference(profile, verbose=False)  # also writes the dataset when missing
     return profile
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one torch thread (tiny models gain nothing from threads); restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -9,13 +9,7 @@ from labkit.finetune import _make_scheduler
 from oracle import fine_grained_prune
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a shared machine they stall on them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_setup(n: int = 32, batch: int = 8):

@@ -14,13 +14,7 @@ NAMES = [f"backbone.conv{i}.weight" for i in range(8)] + ["classifier.weight"]
 SEED_DICT = dict(zip(NAMES, [0, 0.6, 0.5, 0.5, 0.5, 0.6, 0.6, 0.75, 0]))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a shared machine they stall on them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(seed: int = 0) -> nn.Module:

@@ -8,13 +8,7 @@ import labkit as lk
 from oracle import fine_grained_prune
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a shared machine they stall on them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model_and_batches(width: float = 0.125, n: int = 30, batch: int = 8, seed: int = 0):
@@ -141,10 +135,10 @@ def test_scan_benchmark_runs_and_reports_identical(capsys):
 
 
 def test_scan_benchmark_needs_the_oracle(tmp_path):
-    from labkit.bench import scan as bench_scan
+    from labkit.bench import load_oracle
 
     with pytest.raises(FileNotFoundError, match="tests/oracle.py"):
-        bench_scan.load_oracle(tmp_path / "oracle.py")
+        load_oracle(tmp_path / "oracle.py")
 
 
 def test_parallel_cpu_workers_are_exact_and_restore_the_thread_count():

@@ -40,17 +40,17 @@ def machine_line() -> str:
             f"({torch.get_num_threads()} threads), {gpu}")
 
 
-def load_oracle() -> ModuleType:
+def load_oracle(path: Path | None = None) -> ModuleType:
     """Load the test suite's reference solutions (``tests/oracle.py``) from the repo checkout.
 
     Raises:
         FileNotFoundError: labkit does not run from a checkout (benchmarks are maintainers' tools).
     """
-    path = Path(__file__).resolve().parents[2] / "tests" / "oracle.py"
+    path = path or Path(__file__).resolve().parents[2] / "tests" / "oracle.py"
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} not found: benchmarks need the repository checkout's reference solutions "
-            "(run them from a clone of labkit with `pip install -e .`)"
+            f"{path} not found: benchmarks need the reference solutions in tests/oracle.py, "
+            "so run them from a labkit repository checkout (pip install -e .)"
         )
     spec = importlib.util.spec_from_file_location("labkit_oracle", path)
     module = importlib.util.module_from_spec(spec)

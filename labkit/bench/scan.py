@@ -12,29 +12,12 @@ which is fairer on a machine whose load changes; ``--threads`` sets torch's CPU 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import time
-from pathlib import Path
-from types import ModuleType
 
 import torch
 
-ORACLE = Path(__file__).resolve().parents[2] / "tests" / "oracle.py"
-
-
-def load_oracle(path: Path = ORACLE) -> ModuleType:
-    """Load the test suite's reference solutions by file path (they are not part of labkit)."""
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: this benchmark needs the reference solutions in tests/oracle.py, "
-            "so run it from a labkit repository checkout (pip install -e .)"
-        )
-    spec = importlib.util.spec_from_file_location("labkit_tests_oracle", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from . import load_oracle
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=128, help="number of random images (default 128)")
