@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from ..channels import channel_keep_counts
 from ..metrics import get_model_macs
 from ..models import VGG
 from . import load_oracle
@@ -22,11 +23,8 @@ from . import load_oracle
 def pruned_widths(ratio: float, round_to: int | None = None) -> list[int]:
     """Widths of the lab's channel-pruned VGG: conv0..6 keep ``keep(c, ratio)``, conv7 stays."""
     keep = load_oracle().get_num_channels_to_keep
-    widths = VGG().widths
-    kept = [keep(c, ratio) for c in widths[:-1]]
-    if round_to:
-        kept = [max(round_to, round_to * round(k / round_to)) for k in kept]
-    return kept + widths[-1:]
+    dense = VGG()
+    return channel_keep_counts(dense, ratio, keep, round_to=round_to) + dense.widths[-1:]
 
 
 @torch.inference_mode()
