@@ -52,8 +52,8 @@ def execute_notebook(path: Path, out_dir: Path, *, timeout: float = 900.0) -> tu
     nb = nbformat.read(path, as_version=4)
     n_code = sum(c.cell_type == "code" for c in nb.cells)
     bar = tqdm(total=n_code, desc=f"running {path.name}", unit="cell")
-    env_before = os.environ.pop("NBGRADER_EXECUTION", None)  # a student's run, not grading
-    os.environ.setdefault("LABKIT_PROFILE", "tiny")
+    saved = {k: os.environ.pop(k, None) for k in ("NBGRADER_EXECUTION", "LABKIT_PROFILE")}
+    os.environ["LABKIT_PROFILE"] = "tiny"  # a student's run on the tiny profile, not grading
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}},
                             on_cell_executed=lambda **kw: bar.update(kw["cell"].cell_type == "code"))
@@ -61,8 +61,10 @@ def execute_notebook(path: Path, out_dir: Path, *, timeout: float = 900.0) -> tu
         client.execute()
     finally:
         bar.close()
-        if env_before is not None:
-            os.environ["NBGRADER_EXECUTION"] = env_before
+        for k, v in saved.items():  # the kernel has its environment; give ours back
+            os.environ.pop(k, None)
+            if v is not None:
+                os.environ[k] = v
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / f"{path.stem}.executed.ipynb"
     nbformat.write(nb, executed)

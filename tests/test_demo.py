@@ -1,10 +1,11 @@
 """`labkit demo` pieces: its sample submissions and its grade table (the whole demo is `make demo`)."""
 
 import csv
+import os
 
 import nbformat
 
-from labkit.demo import print_grade_table, write_samples
+from labkit.demo import execute_notebook, print_grade_table, write_samples
 
 
 def test_samples_are_generated_from_the_source(tmp_path):
@@ -31,3 +32,16 @@ def test_grade_table_lists_every_student(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "alice    graded   55/100  15" in out and "dave     crashed  20/100" in out
     assert "q2_test_threshold" not in out  # per-cell columns stay in the CSV
+
+
+def test_execute_notebook_runs_as_a_student_and_gives_the_environment_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.setenv("LABKIT_PROFILE", "full")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os\nprint(os.environ.get('LABKIT_PROFILE'), os.environ.get('NBGRADER_EXECUTION'))")])
+    path = tmp_path / "probe.ipynb"
+    nbformat.write(nb, path)
+    executed, html = execute_notebook(path, tmp_path / "out")
+    assert nbformat.read(executed, 4).cells[0].outputs[0]["text"] == "tiny None\n"
+    assert html.is_file() and "tiny None" in html.read_text()
+    assert os.environ["NBGRADER_EXECUTION"] == "autograde" and os.environ["LABKIT_PROFILE"] == "full"
