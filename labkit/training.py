@@ -39,7 +39,8 @@ def train(
     device = model_device(model)
     was_training = model.training
     model.train()
-    total, count = 0.0, 0
+    total = torch.zeros((), device=device)  # summed on the device: no GPU sync per step
+    count = 0
     try:
         for inputs, targets in tqdm(dataloader, desc="train", leave=False, disable=not verbose):
             inputs = inputs.to(device, non_blocking=True)
@@ -52,11 +53,11 @@ def train(
                 scheduler.step()
             for callback in callbacks or ():
                 callback()
-            total += float(loss.detach()) * targets.shape[0]
+            total += loss.detach().float() * targets.shape[0]
             count += targets.shape[0]
     finally:
         model.train(was_training)
-    return total / max(count, 1)
+    return float(total) / max(count, 1)
 
 
 @torch.inference_mode()
