@@ -70,11 +70,6 @@ def main(argv: list[str]) -> None:
     cfg_path.unlink()
     j = args.index("-f")
     args[j + 1] = enter_sandbox(cfg, args[j + 1])
-    # torch is already loaded (``labkit/__init__`` imports it), so OpenMP read its thread count
-    # before the sandbox set OMP_NUM_THREADS: set it explicitly, or parallel workers oversubscribe.
-    import torch
-
-    torch.set_num_threads(cfg.threads)
     sys.path[:] = [p for p in sys.path if p not in ("", ".", start_cwd)]  # no imports from the work folder
     from ipykernel.kernelapp import IPKernelApp
 

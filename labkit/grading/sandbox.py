@@ -200,4 +200,6 @@ def enter_sandbox(cfg: SandboxConfig, connection_file: str) -> str:
     os.environ.update(HOME=workdir, IPYTHONDIR=os.path.join(workdir, ".ipython"),
                       MPLCONFIGDIR=os.path.join(workdir, ".matplotlib"),
                       OMP_NUM_THREADS=str(cfg.threads), MKL_NUM_THREADS=str(cfg.threads))
+    if "torch" in sys.modules:  # loaded with labkit before the variables above were set, so
+        sys.modules["torch"].set_num_threads(cfg.threads)  # OpenMP already read its thread count
     return conn
