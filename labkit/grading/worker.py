@@ -150,25 +150,32 @@ def grade_one(job: Job, master: Master) -> Record:
         if f.is_file() and f.suffix != ".ipynb":
             shutil.copy2(f, work / f.name)
 
-    token = secrets.token_hex(16)
-    cfg_path = base / "sandbox.json"
-    _sandbox(job, work, token).write(cfg_path)
-    SandboxKernelManager.sandbox_config = str(cfg_path)
+    def attempt() -> dict:  # one nbgrader autograde run in a fresh sandbox
+        token = secrets.token_hex(16)
+        cfg_path = base / "sandbox.json"
+        _sandbox(job, work, token).write(cfg_path)
+        SandboxKernelManager.sandbox_config = str(cfg_path)
 
-    c = nbgrader_config(master.config, course)
-    steps = c.Autograde.get("autograde_preprocessors") or Autograde().autograde_preprocessors
-    c.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in steps]
-    c.GuardedExecute.wall_limit = float(job.wall_limit)
-    c.GuardedExecute.guard_token = token
-    if job.cell_timeout is not None:
-        c.Execute.timeout = int(job.cell_timeout)
-    c.OverwriteCells.add_missing_cells = True
-    coursedir = CourseDirectory(config=c)
-    coursedir.assignment_id, coursedir.student_id = master.assignment, job.student
-    app = Autograde(coursedir=coursedir, config=c)
-    app.force, app.create_student = True, True
-    GuardedExecute.last_outcome = {}
-    result = capture_log(app)
+        c = nbgrader_config(master.config, course)
+        steps = c.Autograde.get("autograde_preprocessors") or Autograde().autograde_preprocessors
+        c.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in steps]
+        c.GuardedExecute.wall_limit = float(job.wall_limit)
+        c.GuardedExecute.guard_token = token
+        if job.cell_timeout is not None:
+            c.Execute.timeout = int(job.cell_timeout)
+        c.OverwriteCells.add_missing_cells = True
+        coursedir = CourseDirectory(config=c)
+        coursedir.assignment_id, coursedir.student_id = master.assignment, job.student
+        app = Autograde(coursedir=coursedir, config=c)
+        app.force, app.create_student = True, True
+        GuardedExecute.last_outcome = {}
+        return capture_log(app)
+
+    result = attempt()
+    if not result["success"] and "Address already in use" in f"{result.get('log')}{result.get('error')}":
+        # jupyter_client picks the kernel's ports before the kernel binds them, so a
+        # parallel worker can take one in between: start the kernel once more.
+        result = attempt()
     outcome = GuardedExecute.last_outcome
     status = outcome.get("status", "crashed")
     if outcome.get("stopped"):

@@ -38,3 +38,26 @@ def test_kernels_get_cores_divided_by_workers_threads(tmp_path):
         printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                           for o in c.get("outputs", []) if o.get("output_type") == "stream")
         assert f"torch threads: {want}" in printed, printed
+
+
+def test_a_kernel_port_race_is_retried_once(tmp_path, monkeypatch):
+    """jupyter_client picks ports before the kernel binds them; a lost race must not cost a grade."""
+    import nbgrader.utils
+
+    real, calls = nbgrader.utils.capture_log, []
+
+    def first_start_loses_its_port(app, *args, **kwargs):
+        calls.append(1)  # workers are forked: each child starts with an empty list
+        if len(calls) == 1:
+            return {"success": False, "log": "zmq.error.ZMQError: Address already in use"}
+        return real(app, *args, **kwargs)
+
+    out, subs = tmp_path / "out", tmp_path / "subs"
+    subs.mkdir()
+    master = prepare_master(TOY, "toy", out, force=False)
+    monkeypatch.setattr(nbgrader.utils, "capture_log", first_start_loses_its_port)
+    (subs / "racer.ipynb").write_bytes(C.dumps(master.release))
+    grade_batch([subs], Options(TOY, "toy", out, workers=1, cell_timeout=30, wall_limit=120,
+                                verbose=False, prepare_data=False))
+    record = (out / "results" / "racer.json").read_text()
+    assert '"status": "graded"' in record, record
