@@ -21,10 +21,11 @@ import nbformat
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from .. import regions
+
 __all__ = ["GradingError", "GradeCell", "Master", "load_course_config", "prepare_master",
            "nbgrader_config"]
 
-_HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
 _QUESTION = re.compile(r"^(q\d+)[_-]", re.I)
 
 
@@ -41,8 +42,10 @@ class GradeCell:
         kind: ``"test"`` (autograded test cell) or ``"manual"`` (free-text answer).
         points: the cell's maximum points.
         question: the question it counts for (``q2`` from ``q2_...``; else the grade_id).
-        release_source: what students see (hidden tests removed, answers stubbed).
-        hidden_lines: the hidden test lines (never shown in feedback).
+        release_source: what students see (hidden tests removed, answers stubbed), as
+            nbgrader's release shows it.
+        hidden_lines: the stripped lines of the cell's hidden-test regions (never shown in
+            feedback; used to scrub kernel text such as error messages).
     """
 
     grade_id: str
@@ -117,8 +120,7 @@ def _cell_table(source: nbformat.NotebookNode, release: nbformat.NotebookNode) -
             continue
         gid = meta["grade_id"]
         kind = "manual" if meta.get("solution") else "test"
-        hidden = [line.strip() for block in _HIDDEN.findall(cell.source)
-                  for line in block.splitlines() if line.strip()]
+        hidden = regions.hidden_lines(cell.source)
         m = _QUESTION.match(gid)
         cells.append(GradeCell(gid, kind, float(meta.get("points", 0)),
                                m.group(1).lower() if m else gid,

@@ -28,12 +28,15 @@ class Record:
         status: one of STATUSES.
         scores: grade_id -> points earned (None: a free-text answer not graded yet).
         max_scores: grade_id -> points available.
-        failures: grade_id -> the failing check's message (hidden-test lines scrubbed).
+        failures: grade_id of each failed test -> why it failed, never empty (the error, or
+            the failing visible line; hidden-test code scrubbed).
         messages: notes about the submission (repairs, crashes, timeouts).
         answers: grade_id of each free-text answer -> the student's text.
         cells: the notebook as shown in feedback: dicts with ``kind`` (markdown, code, given =
-            a release code cell left unchanged, test, manual),
-            ``grade_id``, ``source`` and ``error`` (a one-line message or "").
+            a release code cell left unchanged, test, manual), ``grade_id``, ``source`` (a
+            student's cell exactly as submitted; a test cell as the release shows it),
+            ``error`` (a one-line message or "") and ``output`` (what a test cell printed,
+            capped; "" for other cells and in records written before it existed).
         sha256: hash of the submitted file (re-runs skip unchanged, already graded files).
         source_file: the submitted file.
         seconds: wall time spent grading it.
@@ -86,7 +89,10 @@ def read_records(results_dir: Path) -> dict[str, Record]:
 
 
 def scrub(text: str, hidden_lines: list[str]) -> str:
-    """Replace every hidden-test line (and any 12+ character piece of one) found in ``text``."""
+    """Replace every hidden-test line of 6+ characters found in ``text`` by ``[hidden test]``.
+
+    For text that came from the kernel (error messages, printed output) only: a student's
+    code is never scrubbed, it is shown as submitted."""
     for line in sorted(hidden_lines, key=len, reverse=True):
         if len(line) >= 6 and line in text:
             text = text.replace(line, "[hidden test]")
@@ -94,25 +100,31 @@ def scrub(text: str, hidden_lines: list[str]) -> str:
 
 
 def write_grades_csv(records: dict[str, Record], columns: dict[str, list[str]],
-                     max_by_question: dict[str, float], path: Path) -> None:
-    """Write ``student, status, total, max_total, <question>...`` one row per student.
+                     max_by_question: dict[str, float], path: Path,
+                     test_cells: list[str] = ()) -> None:
+    """Write ``student, status, total, max_total, <question>..., <test cell>...``, one row
+    per student, sorted by student.
 
     Args:
         records: student -> Record.
-        columns: question -> the grade_ids it sums.
+        columns: question -> the grade_ids it sums, in notebook order.
         max_by_question: question -> its points (their sum is ``max_total``; per-question
             maxima are shown in the feedback pages).
         path: the CSV file to write (atomically).
+        test_cells: the autograded test cells' grade_ids, in notebook order: one column each
+            after the question columns. A blank cell: not graded (never a silent 0).
     """
+    def fmt(vals: list[float | None]) -> str:
+        return "" if all(v is None for v in vals) else f"{sum(v or 0 for v in vals):g}"
+
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student", "status", "total", "max_total", *columns])
+        w.writerow(["student", "status", "total", "max_total", *columns, *test_cells])
         for student in sorted(records):
             r = records[student]
             row = [student, r.status, f"{r.total:g}", f"{sum(max_by_question.values()):g}"]
-            for gids in columns.values():
-                vals = [r.scores.get(g) for g in gids]
-                row.append("" if all(v is None for v in vals) else f"{sum(v or 0 for v in vals):g}")
+            row += [fmt([r.scores.get(g) for g in gids]) for gids in columns.values()]
+            row += [fmt([r.scores.get(g)]) for g in test_cells]
             w.writerow(row)
     os.replace(tmp, path)

@@ -23,8 +23,9 @@ import nbformat
 
 from .course import Master, nbgrader_config
 from .prescan import prescan
-from .results import Record, scrub, write_record
+from .results import Record, write_record
 from .sandbox import SandboxConfig
+from .summary import summarise
 
 __all__ = ["Job", "grade_one", "record_for_failure"]
 
@@ -71,47 +72,10 @@ def _sandbox(job: Job, work: Path, token: str) -> SandboxConfig:
     return cfg
 
 
-def _one_line(out: dict) -> str:
-    return f"{out.get('ename', 'Error')}: {out.get('evalue', '')}".strip()
-
-
-def _hint(msg: str) -> str:
-    if msg.startswith("NameError"):
-        return msg + " (a function or variable the test uses is missing: was it renamed, or " \
-                     "did its cell fail?)"
-    if msg.startswith("MemoryError") or "can't allocate memory" in msg:
-        return msg + " (the kernel's memory limit was reached)"
-    return msg
-
-
 def _summarise(nb: nbformat.NotebookNode, master: Master, rec: Record) -> None:
-    """Fill failures, answers, cells and messages of ``rec`` from the autograded notebook."""
-    kinds = {c.grade_id: c for c in master.cells}
-    hidden = master.hidden_lines()
-    given = {c.source for c in master.release.cells if c.cell_type == "code"}
-    for i, cell in enumerate(nb.cells):
-        meta = cell.metadata.get("nbgrader", {})
-        gid = meta.get("grade_id", "")
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        timeouts = [o for o in errors if o.get("ename") == "CellTimeoutError"]
-        err = scrub(_hint(_one_line(errors[0])), hidden) if errors else ""
-        if timeouts and err.startswith("KeyboardInterrupt"):
-            err = "CellTimeoutError: this cell ran over the per-cell time limit and was interrupted"
-        if gid in kinds and kinds[gid].kind == "test":
-            kind, source = "test", kinds[gid].release_source
-            if err:
-                rec.failures[gid] = err
-        elif gid in kinds:
-            kind, source = "manual", cell.source
-            rec.answers[gid] = cell.source
-        else:
-            kind, source = ("code" if cell.cell_type == "code" else "markdown"), cell.source
-            if kind == "code" and source in given:
-                kind = "given"  # the lab's own cell, unchanged
-            if err and not err.startswith("NotRun"):
-                rec.messages.append(f"cell {i}{f' ({gid})' if gid else ''} raised {err}")
-        rec.cells.append({"kind": kind, "grade_id": gid, "source": scrub(source, hidden),
-                          "error": err})
+    """Fill failures, answers, cells and messages of ``rec`` from the autograded notebook
+    (see :func:`labkit.grading.summary.summarise`)."""
+    summarise(nb, master, rec)
 
 
 def grade_one(job: Job, master: Master) -> Record:
