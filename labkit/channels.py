@@ -3,16 +3,15 @@
 The notebook's ``channel_prune``/``apply_channel_sorting`` call these primitives around the
 student's next-conv line; :func:`sync_channel_attributes` then sets the module attributes
 (``out_channels``, ``in_channels``, ``num_features``, ``in_features``) from the tensors,
-which the lab's ``.set_()`` surgery left stale. :func:`channel_keep_counts`,
-:func:`shrink_channels` and :func:`sort_channels` do whole models for labkit's own use
-(benchmarks); the keep-count and importance rules are passed in.
+which the lab's ``.set_()`` surgery left stale. :func:`channel_keep_counts` takes the
+keep-count rule as an argument. Nothing here touches a next conv's input channels: that is
+the student's line, so whole-model pruning or sorting lives in the test suite's oracle.
 
 Shapes: C_out/C_in = output/input channels; conv weight (C_out, C_in, kH, kW).
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Callable, Sequence
 
 import torch
@@ -20,7 +19,7 @@ from torch import nn
 
 __all__ = [
     "get_convs_and_bns", "keep_output_channels", "permute_output_channels",
-    "sync_channel_attributes", "channel_keep_counts", "shrink_channels", "sort_channels",
+    "sync_channel_attributes", "channel_keep_counts",
 ]
 
 
@@ -148,69 +147,3 @@ def channel_keep_counts(
             )
         counts.append(k)
     return counts
-
-
-@torch.no_grad()
-def _select(model: nn.Module, keep: list[torch.Tensor]) -> nn.Module:
-    """Deep copy of ``model`` whose conv i keeps output channels ``keep[i]`` (in that order)."""
-    model = copy.deepcopy(model)
-    convs, bns = get_convs_and_bns(model)
-    for i, idx in enumerate(keep):
-        idx = idx.to(convs[i].weight.device)
-        for t in [convs[i].weight, convs[i].bias, *_bn_tensors(bns[i])]:
-            if t is not None:
-                t.set_(torch.index_select(t.detach(), 0, idx))
-                t.grad = None
-        w = convs[i + 1].weight  # its input channels follow conv i's outputs
-        w.set_(torch.index_select(w.detach(), 1, idx))
-        w.grad = None
-    return sync_channel_attributes(model)
-
-
-def shrink_channels(
-    model: nn.Module, keep_counts: Sequence[int], *, order: Sequence[torch.Tensor] | None = None
-) -> nn.Module:
-    """Return a smaller copy of ``model``: conv i keeps ``keep_counts[i]`` output channels.
-
-    Without ``order`` the first channels are kept (the lab's ``channel_prune``); with it,
-    conv i keeps channels ``order[i][:keep_counts[i]]`` (e.g. sorted by importance). The
-    next conv's input channels follow; attributes are synced. ``model`` is not modified.
-
-    Raises:
-        ValueError: a wrong number of counts, a count outside [1, C_out], or a bad order.
-    """
-    convs, _ = get_convs_and_bns(model)
-    if len(keep_counts) != len(convs) - 1:
-        raise ValueError(f"keep_counts has {len(keep_counts)} values; need {len(convs) - 1} (conv0..conv{len(convs) - 2})")
-    keep = []
-    for i, k in enumerate(keep_counts):
-        c = convs[i].weight.shape[0]
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= c:
-            raise ValueError(f"keep_counts[{i}]={k!r} must be an int in [1, {c}]")
-        perm = torch.arange(c) if order is None else _check_order(order[i], c)
-        keep.append(perm[:k])
-    return _select(model, keep)
-
-
-@torch.no_grad()
-def sort_channels(model: nn.Module, importance_fn: Callable[[torch.Tensor], torch.Tensor]) -> nn.Module:
-    """Return a copy of ``model`` whose conv i channels are sorted by importance, most important first.
-
-    Importance of conv i's output channels = ``importance_fn(conv i+1 weight)`` (one value per
-    input channel of the next conv), as in the lab's ``apply_channel_sorting``. The outputs
-    are unchanged (up to float rounding).
-
-    Args:
-        importance_fn: the student's ``get_input_channel_importance(weight) -> (C_in,)``.
-    """
-    convs, _ = get_convs_and_bns(model)
-    keep = []
-    for i in range(len(convs) - 1):
-        importance = importance_fn(convs[i + 1].weight)
-        if importance.shape != (convs[i].weight.shape[0],):
-            raise ValueError(
-                f"importance_fn returned shape {tuple(importance.shape)} for conv{i + 1}; need one "
-                f"value per input channel ({convs[i].weight.shape[0]},)"
-            )
-        keep.append(torch.argsort(importance, descending=True))
-    return _select(model, keep)

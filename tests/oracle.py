@@ -1,7 +1,9 @@
 """Reference solutions of the students' functions, for the test suite and the benchmarks.
 
 labkit never contains these (it takes them as arguments); tests import this module and
-benchmarks load it by file path from the repository checkout. Each function mirrors the
+benchmarks load it by file path from the repository checkout. The whole-model helpers
+``shrink_channels`` and ``sort_channels`` live here, not in labkit, because they perform the
+next-conv lines students write in ``channel_prune`` and ``apply_channel_sorting``. Each function mirrors the
 lab's semantics exactly (rounding, strict ``>`` threshold, in-place pruning).
 
 Shapes: C_out/C_in = output/input channels, kH/kW = kernel size.
@@ -10,6 +12,7 @@ Shapes: C_out/C_in = output/input channels, kH/kW = kernel size.
 from __future__ import annotations
 
 import copy
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -22,6 +25,8 @@ __all__ = [
     "get_input_channel_importance",
     "channel_prune",
     "apply_channel_sorting",
+    "shrink_channels",
+    "sort_channels",
 ]
 
 
@@ -102,3 +107,70 @@ def apply_channel_sorting(model: nn.Module) -> nn.Module:
         # the student's line:
         next_conv.weight.copy_(torch.index_select(next_conv.weight.detach(), 1, sort_idx))
     return model
+
+
+@torch.no_grad()
+def _select(model: nn.Module, keep: list[torch.Tensor]) -> nn.Module:
+    """Deep copy of ``model`` whose conv i keeps output channels ``keep[i]`` (in that order)."""
+    model = copy.deepcopy(model)
+    convs, bns = lk.get_convs_and_bns(model)
+    for i, idx in enumerate(keep):
+        idx = idx.to(convs[i].weight.device)
+        bn = bns[i]
+        for t in (convs[i].weight, convs[i].bias, bn.weight, bn.bias, bn.running_mean, bn.running_var):
+            if t is not None:
+                t.set_(torch.index_select(t.detach(), 0, idx))
+                t.grad = None
+        w = convs[i + 1].weight  # its input channels follow conv i's outputs
+        w.set_(torch.index_select(w.detach(), 1, idx))
+        w.grad = None
+    return lk.sync_channel_attributes(model)
+
+
+def shrink_channels(
+    model: nn.Module, keep_counts: Sequence[int], *, order: Sequence[torch.Tensor] | None = None
+) -> nn.Module:
+    """Return a smaller copy of ``model``: conv i keeps ``keep_counts[i]`` output channels.
+
+    Without ``order`` the first channels are kept (the lab's ``channel_prune``); with it,
+    conv i keeps channels ``order[i][:keep_counts[i]]`` (e.g. sorted by importance). The
+    next conv's input channels follow; attributes are synced. ``model`` is not modified.
+
+    Raises:
+        ValueError: a wrong number of counts or a count outside [1, C_out].
+    """
+    convs, _ = lk.get_convs_and_bns(model)
+    if len(keep_counts) != len(convs) - 1:
+        raise ValueError(f"keep_counts has {len(keep_counts)} values; need {len(convs) - 1} (conv0..conv{len(convs) - 2})")
+    keep = []
+    for i, k in enumerate(keep_counts):
+        c = convs[i].weight.shape[0]
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= c:
+            raise ValueError(f"keep_counts[{i}]={k!r} must be an int in [1, {c}]")
+        perm = torch.arange(c) if order is None else torch.as_tensor(order[i], dtype=torch.long)
+        keep.append(perm[:k])
+    return _select(model, keep)
+
+
+@torch.no_grad()
+def sort_channels(model: nn.Module, importance_fn: Callable[[torch.Tensor], torch.Tensor]) -> nn.Module:
+    """Return a copy of ``model`` whose conv i channels are sorted by importance, most important first.
+
+    Importance of conv i's output channels = ``importance_fn(conv i+1 weight)`` (one value per
+    input channel of the next conv), as in the lab's ``apply_channel_sorting``. The outputs
+    are unchanged (up to float rounding).
+
+    Args:
+        importance_fn: the student's ``get_input_channel_importance(weight) -> (C_in,)``.
+    """
+    convs, _ = lk.get_convs_and_bns(model)
+    keep = []
+    for i in range(len(convs) - 1):
+        importance = importance_fn(convs[i + 1].weight)
+        if importance.shape != (convs[i].weight.shape[0],):
+            raise ValueError(
+                f"importance_fn returned shape {tuple(importance.shape)} for conv{i + 1}; need one "
+                f"value per input channel ({convs[i].weight.shape[0]},)"
+            )
+        keep.append(torch.argsort(importance, descending=True))
+    return _select(model, keep)

@@ -43,13 +43,13 @@ def assert_attributes_match_tensors(model):
             assert (m.out_features, m.in_features) == tuple(m.weight.shape)
 
 
-@pytest.mark.parametrize("how", ["lab", "labkit"])
+@pytest.mark.parametrize("how", ["lab", "whole-model oracle"])
 def test_pruning_full_vgg_at_0_3_gives_the_labs_numbers(full_vgg, how):
     if how == "lab":
         pruned = oracle.channel_prune(full_vgg, 0.3)
     else:
         counts = lk.channel_keep_counts(full_vgg, 0.3, oracle.get_num_channels_to_keep)
-        pruned = lk.shrink_channels(full_vgg, counts)
+        pruned = oracle.shrink_channels(full_vgg, counts)
     assert conv_widths(pruned) == WIDTHS_03 == pruned.widths
     assert lk.get_model_macs(pruned, torch.randn(1, 3, 32, 32)) == 305_388_064
     assert lk.get_num_parameters(pruned) == 5_013_666
@@ -62,7 +62,7 @@ def test_sorting_leaves_outputs_unchanged(full_vgg):
     with torch.no_grad():
         expected = full_vgg(x)
         for sorted_model in (oracle.apply_channel_sorting(full_vgg),
-                             lk.sort_channels(full_vgg, oracle.get_input_channel_importance)):
+                             oracle.sort_channels(full_vgg, oracle.get_input_channel_importance)):
             assert not sorted_model.training
             torch.testing.assert_close(sorted_model(x), expected, rtol=1e-4, atol=1e-5)
             w = sorted_model.backbone.conv1.weight  # conv0's channels are now in importance order
@@ -78,7 +78,7 @@ def test_sorting_changes_which_channels_survive_pruning():
              for c in lk.get_convs_and_bns(model)[0][1:]]
     counts = lk.channel_keep_counts(model, 0.5, oracle.get_num_channels_to_keep)
     with torch.no_grad():
-        torch.testing.assert_close(lk.shrink_channels(model, counts, order=order)(x), sorted_then_pruned(x))
+        torch.testing.assert_close(oracle.shrink_channels(model, counts, order=order)(x), sorted_then_pruned(x))
         assert not torch.allclose(oracle.channel_prune(model, 0.5)(x), sorted_then_pruned(x))
 
 
@@ -119,3 +119,15 @@ def test_pruned_model_trains_and_round_trips_through_a_checkpoint(tmp_path):
     assert loaded.widths == pruned.widths
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), pruned.eval()(x))
+
+
+def test_labkit_performs_no_next_conv_line():
+    """The next conv's input-channel slicing/reordering is the student's line (issue 10.4):
+    no public labkit name does it for a whole model, and the per-layer primitives leave the
+    next conv alone."""
+    assert not hasattr(lk, "shrink_channels") and not hasattr(lk, "sort_channels")
+    model = tiny_vgg()
+    conv1_before = model.backbone.conv1.weight.detach().clone()
+    lk.keep_output_channels(model.backbone.conv0, model.backbone.bn0, 8)
+    lk.permute_output_channels(model.backbone.conv0, model.backbone.bn0, torch.arange(8).flip(0))
+    assert torch.equal(model.backbone.conv1.weight, conv1_before)  # dim 1 still 16 wide, in order
