@@ -12,7 +12,7 @@ import time
 import torch
 from torch import nn
 
-from .runtime import model_device
+from .runtime import exact_fp32, model_device
 
 __all__ = [
     "Byte", "KiB", "MiB", "GiB",
@@ -73,6 +73,7 @@ def get_model_sparsity(model: nn.Module) -> float:
 
 
 @torch.no_grad()
+@exact_fp32()  # time the lab's arithmetic: full fp32, TF32 off on GPUs
 def measure_latency(
     model: nn.Module,
     dummy_input: torch.Tensor,

@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .pruning import PruneFn, prunable_parameters
-from .runtime import model_device
+from .runtime import exact_fp32, model_device
 from .training import evaluate
 
 __all__ = ["ScanResult", "scan_sparsities", "sensitivity_scan", "naive_sensitivity_scan"]
@@ -70,6 +70,7 @@ def _summary(name: str, sparsities: list[float], accs: list[float]) -> str:
 
 
 @torch.no_grad()
+@exact_fp32()  # the lab's arithmetic: full fp32, TF32 off on GPUs
 def naive_sensitivity_scan(
     model: nn.Module,
     dataloader: Iterable[Batch],
@@ -136,6 +137,7 @@ def _owner_stage(model: nn.Module, name: str) -> int:
 
 
 @torch.no_grad()
+@exact_fp32()  # the lab's arithmetic: full fp32, TF32 off on GPUs
 def sensitivity_scan(
     model: nn.Module,
     dataloader: Iterable[Batch],

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .runtime import model_device
+from .runtime import exact_fp32, model_device
 
 __all__ = ["train", "evaluate"]
 
@@ -61,8 +61,12 @@ def train(
 
 
 @torch.inference_mode()
+@exact_fp32()
 def evaluate(model: nn.Module, dataloader: Iterable[Batch], verbose: bool = True) -> float:
     """Return top-1 accuracy of ``model`` on ``dataloader`` as a fraction in [0, 1].
+
+    Runs in full fp32 (TF32 off on GPUs, see :func:`exact_fp32`), so a GPU gives the lab's
+    numbers; the flags are restored afterwards.
 
     Example:
         >>> acc = evaluate(model, loaders["test"])
