@@ -26,10 +26,15 @@ def random_crop_flip(
 ) -> torch.Tensor:
     """Randomly crop (zero padding) and horizontally flip each image of a batch.
 
+    The offsets and flips are drawn on ``generator``'s device (default: the images' device,
+    with that device's default generator): with a generator on the images' device, no
+    host-to-device copy is made, so a GPU's queue never waits for the host.
+
     Args:
         images: (B, C, H, W), any dtype, on any device.
         padding: zero padding on each side before the crop (the crop has the input's size).
-        generator: CPU generator for the offsets and flips (seeded -> reproducible).
+        generator: generator for the offsets and flips (seeded -> reproducible), best on the
+            images' device.
 
     Returns:
         (B, C, H, W) tensor, same dtype and device: image b is ``pad(images[b])[:, i:i+H, j:j+W]``
@@ -38,13 +43,16 @@ def random_crop_flip(
     if padding < 0:
         raise ValueError(f"padding={padding} must be >= 0")
     b, _, h, w = images.shape
-    offsets = torch.randint(0, 2 * padding + 1, (2, b), generator=generator)
-    flips = torch.rand(b, generator=generator) < 0.5
     device = images.device
+    draw = generator.device if generator is not None else device
+    offsets = torch.randint(0, 2 * padding + 1, (2, b), generator=generator, device=draw)
+    flips = torch.rand(b, generator=generator, device=draw) < 0.5
+    if draw != device:  # a generator elsewhere (e.g. on the CPU): one copy of each draw
+        offsets, flips = offsets.to(device), flips.to(device)
     padded = torch.nn.functional.pad(images, (padding,) * 4)  # (B, C, H+2p, W+2p), zeros
-    rows = (offsets[0][:, None] + torch.arange(h)).to(device)  # (B, H)
-    cols = offsets[1][:, None] + torch.arange(w)  # (B, W)
-    cols = torch.where(flips[:, None], cols.flip(1), cols).to(device)  # flip = reversed columns
+    rows = offsets[0][:, None] + torch.arange(h, device=device)  # (B, H)
+    cols = offsets[1][:, None] + torch.arange(w, device=device)  # (B, W)
+    cols = torch.where(flips[:, None], cols.flip(1), cols)  # flip = reversed columns
     batch = torch.arange(b, device=device)[:, None, None]
     out = padded[batch, :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C): advanced dims first
     return out.permute(0, 3, 1, 2).contiguous()
@@ -62,7 +70,10 @@ class DeviceLoader:
         augment: random crop (zero padding 4) + horizontal flip, as the lab's train transform.
         drop_last: drop the last, incomplete batch.
         device: where the data lives and batches come out; default: where ``images`` are.
-        seed: seed of the CPU generator that drives shuffling and augmentation.
+        seed: seed of the generator that drives shuffling and augmentation. The generator
+            (``self.generator``, a ``torch.Generator`` on ``device``; ``get_state`` /
+            ``set_state`` save and restore it) draws on the device itself, so no batch needs
+            a host-to-device copy.
         dtype: floating dtype of the yielded images.
 
     Yields:
@@ -104,7 +115,7 @@ class DeviceLoader:
         self.drop_last = drop_last
         self.device = device
         self.dtype = dtype
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator(device=device).manual_seed(seed)
 
     @property
     def num_samples(self) -> int:
@@ -123,13 +134,14 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = self.num_samples
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        order = (torch.randperm(n, generator=self.generator, device=self.generator.device)
+                 if self.shuffle else None)
         for k in range(len(self)):
             lo, hi = k * self.batch_size, min((k + 1) * self.batch_size, n)
             if order is None:
                 x, y = self.images[lo:hi], self.labels[lo:hi]
             else:
-                idx = order[lo:hi].to(self.device)
+                idx = order[lo:hi]  # on the device already
                 x, y = self.images[idx], self.labels[idx]
             if self.augment:
                 x = random_crop_flip(x, generator=self.generator)

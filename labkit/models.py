@@ -90,37 +90,99 @@ def _widths_from_state_dict(state_dict: dict[str, torch.Tensor]) -> list[int]:
     return widths
 
 
-def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> nn.Module:
+# Data-only globals that training scripts often leave in a checkpoint (``best_acc`` as a numpy
+# scalar): allowed on top of torch's weights-only defaults.
+_DATA_GLOBALS = ("numpy._core.multiarray.scalar", "numpy.core.multiarray.scalar", "numpy.dtype")
+
+
+def _data_global(name: str) -> object | None:
+    """The object behind an allowed data-only global name, else None."""
+    import importlib
+
+    if name not in _DATA_GLOBALS and not name.startswith("numpy.dtypes."):
+        return None
+    module, _, attr = name.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _numpy_dtype_classes() -> list[type]:
+    """numpy's dtype classes (``numpy.dtypes.Float64DType`` ...): data only, no code."""
+    try:
+        import numpy.dtypes as dtypes
+    except ImportError:
+        return []
+    return [c for n, c in vars(dtypes).items() if n.endswith("DType") and isinstance(c, type)]
+
+
+def _read(path: Path, trusted: bool) -> object:
+    """``torch.load`` onto the CPU, weights-only unless ``trusted``; CheckpointError says why not."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trusted)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        if trusted or "Weights only load failed" not in str(e):
+            raise CheckpointError(
+                f"checkpoint {path} could not be read ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                "it is truncated or not a torch checkpoint: delete it and download or train it "
+                "again") from e
+        first = e
+    # weights-only refused some Python objects: allow data-only ones, name the others
+    try:
+        names = list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # noqa: BLE001 - older torch, or unreadable: report what load said
+        names = []
+    allowed = [_data_global(n) for n in names]
+    if names and all(a is not None for a in allowed):
+        try:  # numpy scalars also need their dtype classes (numpy.dtypes.*), named only on load
+            with torch.serialization.safe_globals(allowed + _numpy_dtype_classes()):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            pass
+    refused = ", ".join(n for n, a in zip(names, allowed) if a is None) or str(first).splitlines()[-1]
+    raise CheckpointError(
+        f"checkpoint {path} is not corrupt, but besides tensors it holds Python objects that "
+        f"torch's safe loader (weights_only=True) refuses: {refused}. If you trust where the "
+        "file came from, load it with lk.load_checkpoint(path, trusted=True); or re-save just "
+        "its tensors: torch.save({'state_dict': model.state_dict()}, path)") from first
+
+
+def load_checkpoint(path: str | Path, model: nn.Module | None = None, *, trusted: bool = False) -> nn.Module:
     """Load a checkpoint in the lab's format (``{'state_dict': ...}``) or a bare state dict.
 
-    Loads with ``weights_only=True`` (torch's safe default). When ``model`` is None, a
-    :class:`VGG` is built with the conv widths found in the file (so channel-pruned
-    checkpoints load too).
+    Accepts what the lab's ``model.load_state_dict(checkpoint['state_dict'])`` accepts: other
+    entries next to ``state_dict`` (an epoch, an accuracy, numpy scalars) are ignored, and
+    BatchNorm's ``num_batches_tracked`` may be missing (older torch did not save it; it is set
+    to 0, as torch does). Loads with ``weights_only=True`` (torch's safe default), allowing
+    numpy scalars and dtypes too. When ``model`` is None, a :class:`VGG` is built with the conv
+    widths found in the file (so channel-pruned checkpoints load too).
+
+    Args:
+        path: the checkpoint file.
+        model: load into this model (its device is kept); None builds a VGG.
+        trusted: load with ``weights_only=False`` (any Python object; only for files you trust,
+            e.g. the published checkpoint after its sha256 matched).
 
     Returns:
         The model, on CPU unless ``model`` was given (then its device is kept).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        CheckpointError: the file is corrupt or its tensors do not fit the model; the message
-            names the file and each mismatch.
+        CheckpointError: the file is unreadable (truncated, not a torch file), holds objects
+            the safe loader refuses, holds no state dict, or its tensors do not fit the model;
+            the message names the file and the problem (each missing, unexpected or
+            mis-shaped tensor).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as e:
-        raise CheckpointError(
-            f"checkpoint {path} could not be read ({type(e).__name__}: {str(e).splitlines()[0]}); "
-            "it may be truncated or corrupt: delete it and download or train it again"
-        ) from e
+    obj = _read(path, trusted)
     state_dict = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-    if not isinstance(state_dict, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()
-    ):
+    if not isinstance(state_dict, dict) or not any(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise CheckpointError(
-            f"checkpoint {path} holds no state dict (expected {{'state_dict': {{name: tensor}}}})"
+            f"checkpoint {path} holds no state dict (expected {{'state_dict': {{name: tensor}}}}, "
+            f"found {type(state_dict if isinstance(obj, dict) else obj).__name__})"
         )
     if model is None:
         widths = _widths_from_state_dict(state_dict)
@@ -131,12 +193,19 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> nn.Modu
             )
         model = VGG(widths=widths)
     own = model.state_dict()
+    state_dict = dict(state_dict)
+    for k in own:  # what BatchNorm's loader fills in for state dicts saved by older torch
+        if k.endswith("num_batches_tracked") and k not in state_dict:
+            state_dict[k] = torch.zeros_like(own[k], device="cpu")
     problems = [f"missing {k}" for k in own if k not in state_dict]
-    problems += [f"unexpected {k}" for k in state_dict if k not in own]
+    problems += [f"unexpected {k}" + ("" if isinstance(v, torch.Tensor) else f" (a {type(v).__name__}, not a tensor)")
+                 for k, v in state_dict.items() if k not in own]
+    problems += [f"{k}: a {type(v).__name__}, not a tensor" for k, v in state_dict.items()
+                 if k in own and not isinstance(v, torch.Tensor)]
     problems += [
         f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
         for k, v in state_dict.items()
-        if k in own and v.shape != own[k].shape
+        if k in own and isinstance(v, torch.Tensor) and v.shape != own[k].shape
     ]
     if problems:
         shown = "; ".join(problems[:6]) + (f"; ... ({len(problems)} in all)" if len(problems) > 6 else "")

@@ -104,3 +104,51 @@ def test_device_and_validation() -> None:
         lk.DeviceLoader(images.long(), labels)
     with pytest.raises(ValueError, match="batch_size"):
         lk.DeviceLoader(images, labels, batch_size=0)
+
+
+class _DrawRecorder(torch.overrides.TorchFunctionMode):
+    """Record every random draw (where it happens) and every explicit device move."""
+
+    DRAWS = {torch.randint, torch.rand, torch.randperm}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.draw_devices: list[torch.device] = []
+        self.moves: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self.DRAWS:
+            gen = kwargs.get("generator")
+            self.draw_devices.append(torch.device(kwargs.get("device") or (gen.device if gen else "cpu")))
+        if func in (torch.Tensor.to, torch.Tensor.cuda, torch.Tensor.copy_):
+            # a move names a device (or copies from a tensor on one); dtype-only .to() is fine
+            named = [a for a in list(args[1:]) + list(kwargs.values())
+                     if isinstance(a, (torch.device, str)) or (func is torch.Tensor.copy_ and isinstance(a, torch.Tensor))]
+            if named or func is torch.Tensor.cuda:
+                self.moves.append(f"{func.__name__}{tuple(str(a) for a in named)}")
+        return func(*args, **kwargs)
+
+
+def test_per_batch_randomness_is_drawn_on_the_loaders_device_with_no_copies() -> None:
+    """On a GPU a host-to-device copy per batch (offsets, flips, order) stalls the queue: every
+    draw must happen on the loader's device and no batch may move a tensor between devices."""
+    images, labels = _data(40)
+    loader = lk.DeviceLoader(images, labels, batch_size=8, shuffle=True, augment=True, seed=1)
+    assert isinstance(loader.generator, torch.Generator) and loader.generator.device == loader.device
+    with _DrawRecorder() as rec:
+        batches = list(loader)
+    assert len(batches) == 5
+    assert len(rec.draw_devices) == 1 + 2 * 5  # the order, then offsets + flips per batch
+    assert set(rec.draw_devices) == {loader.device}
+    assert rec.moves == []
+
+
+def test_the_generator_state_can_be_saved_and_restored() -> None:
+    images, labels = _data(20)
+    loader = lk.DeviceLoader(images, labels, batch_size=5, shuffle=True, augment=True, seed=4)
+    state = loader.generator.get_state()
+    first = [x for x, _ in loader]
+    loader.generator.set_state(state)
+    again = [x for x, _ in loader]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))

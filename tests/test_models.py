@@ -98,3 +98,53 @@ def test_foreign_checkpoint_is_refused(tmp_path):
     torch.save({"state_dict": [1, 2]}, tmp_path / "list.pth")
     with pytest.raises(CheckpointError, match="no state dict"):
         load_checkpoint(tmp_path / "list.pth")
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_extra_non_tensor_entries_next_to_the_state_dict_load(tmp_path):
+    """Training scripts save more than weights (epoch, best accuracy as a numpy scalar, a
+    config dict); the lab's load_state_dict(checkpoint['state_dict']) ignores them, so must we."""
+    np = pytest.importorskip("numpy")
+    torch.manual_seed(0)
+    model = lk.VGG(0.125)
+    path = tmp_path / "with-extras.pth"
+    torch.save({"state_dict": model.state_dict(), "epoch": 40, "best_acc": np.float64(92.95),
+                "config": {"lr": 0.1, "arch": "vgg"}}, path)
+    assert _same_weights(load_checkpoint(path), model)
+
+
+def test_objects_the_safe_loader_refuses_are_named_not_called_corrupt(tmp_path):
+    import argparse
+
+    model = lk.VGG(0.125)
+    path = tmp_path / "with-namespace.pth"
+    torch.save({"state_dict": model.state_dict(), "args": argparse.Namespace(lr=0.1)}, path)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    message = str(err.value)
+    assert "argparse.Namespace" in message and "not corrupt" in message and "trusted=True" in message
+    assert _same_weights(load_checkpoint(path, trusted=True), model)
+
+
+def test_a_state_dict_without_num_batches_tracked_loads_as_torch_loads_it(tmp_path):
+    torch.manual_seed(0)
+    model = lk.VGG(0.125)
+    old = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save({"state_dict": old}, tmp_path / "old-torch.pth")
+    reference = lk.VGG(0.125)
+    reference.load_state_dict(old)  # torch accepts it (a plain dict carries no BN version)
+    loaded = load_checkpoint(tmp_path / "old-torch.pth")
+    assert _same_weights(loaded, reference)
+    assert all(int(m.num_batches_tracked) == 0 for m in loaded.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_a_non_tensor_inside_the_state_dict_is_named(tmp_path):
+    state = dict(lk.VGG(0.125).state_dict())
+    state["epoch"] = 3
+    state["backbone.bn0.running_mean"] = [0.0] * 8
+    torch.save({"state_dict": state}, tmp_path / "odd.pth")
+    with pytest.raises(CheckpointError, match=r"unexpected epoch \(a int, not a tensor\).*backbone.bn0.running_mean: a list, not a tensor"):
+        load_checkpoint(tmp_path / "odd.pth")
