@@ -9,7 +9,6 @@ channels_last, one-cycle LR, label smoothing.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from .data import DataNotFoundError, ensure_data, load_cifar_tensors
 from .device_loader import DeviceLoader
 from .models import VGG, save_checkpoint
 from .profiles import PROFILES, Profile, resolve_profile
-from .runtime import get_device, seed_everything
+from .runtime import get_device, seed_everything, training_precision, training_precision_name
 from .training import evaluate
 
 __all__ = ["Recipe", "RECIPES", "train_reference", "ensure_reference"]
@@ -117,29 +116,30 @@ def train_reference(
         optimizer, max_lr=recipe.lr, total_steps=epochs * len(train_loader),
         pct_start=recipe.warmup)
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else contextlib.nullcontext())
 
     t0 = time.perf_counter()
     model.train()
     bar = tqdm(range(epochs), desc=f"train {profile.name} VGG", leave=False, disable=not verbose)
-    for _ in bar:
-        total = torch.zeros((), device=device)
-        for images, labels in train_loader:
-            images = images.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                loss = criterion(model(images), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.detach()
-        bar.set_postfix(loss=f"{float(total) / len(train_loader):.3f}")
+    # bf16 autocast + TF32 only on GPUs that have them natively; plain fp32 elsewhere (T4/V100, CPU)
+    with training_precision(device) as autocast:
+        for _ in bar:
+            total = torch.zeros((), device=device)
+            for images, labels in train_loader:
+                images = images.contiguous(memory_format=torch.channels_last)
+                with autocast():
+                    loss = criterion(model(images), labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                total += loss.detach()
+            bar.set_postfix(loss=f"{float(total) / len(train_loader):.3f}")
     model = model.to(memory_format=torch.contiguous_format).eval()
-    accuracy = evaluate(model, test_loader, verbose=False)
+    accuracy = evaluate(model, test_loader, verbose=False)  # full fp32 (exact_fp32)
     if verbose:
         print(f"trained the {profile.name} reference VGG: {epochs} epochs in "
-              f"{time.perf_counter() - t0:.0f} s on {device}, test accuracy={accuracy:.2%}")
+              f"{time.perf_counter() - t0:.0f} s on {device} ({training_precision_name(device)}), "
+              f"test accuracy={accuracy:.2%}")
     return model, accuracy
 
 
