@@ -10,10 +10,8 @@ a course can pin one with ``--checkpoint-sha256``.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import shutil
-import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -22,7 +20,6 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .profiles import resolve_profile
 
 __all__ = ["CIFAR10_URL", "CIFAR10_MD5", "CHECKPOINT_URL", "FetchError", "download", "fetch_cifar10", "fetch_checkpoint"]
 
@@ -142,26 +139,3 @@ def fetch_checkpoint(dest: Path, *, url: str = CHECKPOINT_URL, sha256: str | Non
     part.replace(dest)
     record.write_text(f"{digest}  {dest.name}\n")
     return Fetched(dest, downloaded=True)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--what", choices=["all", "data", "checkpoint"], default="all")
-    parser.add_argument("--checkpoint-sha256", default=None, help="pin the checkpoint's sha256")
-    parser.add_argument("--cifar-url", default=CIFAR10_URL, help=argparse.SUPPRESS)
-    parser.add_argument("--checkpoint-url", default=CHECKPOINT_URL, help=argparse.SUPPRESS)
-
-
-def run(args: argparse.Namespace) -> int:
-    profile = resolve_profile("full")
-    try:
-        if args.what in ("all", "data"):
-            got = fetch_cifar10(profile.data_root, url=args.cifar_url)
-            print(f"CIFAR-10: {got.path} ({'downloaded' if got.downloaded else 'already there'})")
-        if args.what in ("all", "checkpoint"):
-            got = fetch_checkpoint(profile.checkpoint, url=args.checkpoint_url, sha256=args.checkpoint_sha256)
-            print(f"checkpoint: {got.path} ({'downloaded' if got.downloaded else 'already there'}, verified)")
-    except FetchError as e:
-        print(f"labkit fetch: {e}", file=sys.stderr)
-        return 1
-    print("full profile ready: the notebook picks it when a GPU is present (or set LABKIT_PROFILE=full)")
-    return 0

@@ -8,8 +8,6 @@ channels_last, one-cycle LR, label smoothing.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +16,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import DataNotFoundError, ensure_data, load_cifar_tensors
+from .data import ensure_data, load_cifar_tensors
 from .device_loader import DeviceLoader
 from .models import VGG, save_checkpoint
-from .profiles import PROFILES, Profile, resolve_profile
+from .profiles import Profile, resolve_profile
 from .runtime import get_device, seed_everything, training_precision, training_precision_name
 from .training import evaluate
 
@@ -175,24 +173,3 @@ def ensure_reference(
         print(f"saved {profile.checkpoint}")
     return profile.checkpoint
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``labkit train``."""
-    parser.add_argument("--profile", choices=PROFILES, default=None,
-                        help="which profile's model (default: LABKIT_PROFILE, else auto)")
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--force", action="store_true",
-                        help="retrain even if the checkpoint exists")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``labkit train``: train and save the reference checkpoint unless it exists."""
-    profile = resolve_profile(args.profile)
-    print(profile.describe())
-    try:
-        ensure_reference(profile, epochs=args.epochs, seed=args.seed, force=args.force)
-    except DataNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0

@@ -18,7 +18,6 @@ is never touched, and nothing half-written is left behind on failure), then audi
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -30,7 +29,9 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["AuditReport", "Graded", "autograde", "run_release", "secret_lines", "find_leaks", "add_arguments", "run"]
+from .source_notebook import default_course_dir
+
+__all__ = ["AuditReport", "Graded", "autograde", "run_release", "secret_lines", "find_leaks"]
 
 _REGIONS = (("### BEGIN SOLUTION", "### END SOLUTION"), ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"))
 _EXPECTED_ERRORS = {"NotImplementedError", "NameError"}
@@ -85,11 +86,6 @@ class AuditReport:
             short.append("release regenerated")
         lines.append(("audit passed: " if self.ok else "AUDIT FAILED: ") + ", ".join(short))
         return "\n".join(lines)
-
-
-def default_course_dir() -> Path:
-    """The repository's ``notebooks/`` course folder."""
-    return Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def _region_lines(source: str) -> tuple[list[str], list[str]]:
@@ -339,17 +335,3 @@ def _replace_dir(new: Path, target: Path) -> None:
     staging.rename(target)
     shutil.rmtree(old, ignore_errors=True)
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--assignment", default="lab1", help="assignment to release (default: lab1)")
-    parser.add_argument("--course-dir", type=Path, default=None,
-                        help="nbgrader course folder (default: the repository's notebooks/)")
-    parser.add_argument("--check", action="store_true",
-                        help="do not write: fail when the committed release differs from a fresh one")
-    parser.add_argument("--no-grade", action="store_true",
-                        help="skip autograding the source and the blank release (leak and diff checks only)")
-
-
-def run(args: argparse.Namespace) -> int:
-    report = run_release(args.course_dir, args.assignment, check=args.check, grade=not args.no_grade)
-    return 0 if report.ok else 1

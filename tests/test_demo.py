@@ -1,11 +1,13 @@
-"""`labkit demo` pieces: its sample submissions and its grade table (the whole demo is `make demo`)."""
+"""`labkit demo` pieces: its sample submissions (labkit.samples, made from the course's source
+notebook), its grade table and its notebook run (the whole demo is `make demo`)."""
 
 import csv
 import os
 
 import nbformat
 
-from labkit.demo import execute_notebook, print_grade_table, write_samples
+from labkit.demo import execute_notebook, print_grade_table
+from labkit.samples import write_samples
 
 
 def test_samples_are_generated_from_the_source(tmp_path):

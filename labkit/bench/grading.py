@@ -9,68 +9,59 @@ wall time (and its grading phase, without the one-off course preparation), and t
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["add_arguments", "run"]
+from ..source_notebook import default_course_dir
+
+__all__ = ["run"]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--course", type=Path, default=Path("notebooks"), help="nbgrader course folder")
-    parser.add_argument("--assignment", default="lab1")
-    parser.add_argument("--submissions", type=int, default=20, help="submissions per batch (default 20)")
-    parser.add_argument("--workers", type=int, default=2, help="workers of the parallel batch (default 2)")
+def run(*, course: Path | None = None, assignment: str = "lab1", submissions: int = 20,
+        workers: int = 2) -> int:
+    """Grade ``submissions`` correct notebooks with 1 worker, then ``workers``; print the ratios.
 
-
-def _corpus_module():
-    path = Path(__file__).resolve().parents[2] / "tests" / "grading" / "corpus.py"
-    if not path.is_file():
-        raise SystemExit(f"labkit bench grading needs the repository checkout ({path} is missing)")
-    spec = importlib.util.spec_from_file_location("labkit_bench_corpus", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-def run(args: argparse.Namespace) -> int:
+    Args:
+        course: nbgrader course folder (default: the repository's notebooks/).
+        assignment: the assignment graded.
+        submissions: submissions per batch.
+        workers: workers of the parallel batch.
+    """
     import nbformat
 
     from labkit.grading.batch import Options, grade_batch
     from labkit.grading.course import prepare_master
     from labkit.grading.results import read_records
+    from labkit.samples import filled_in
 
-    corpus = _corpus_module()
+    course = Path(course) if course is not None else default_course_dir()
     root = Path(tempfile.mkdtemp(prefix="labkit-bench-grading-"))
-    master = prepare_master(args.course.resolve(), args.assignment, root / "probe", force=True)
-    source = nbformat.read(master.root / "source" / args.assignment / f"{master.notebook}.ipynb",
+    master = prepare_master(course.resolve(), assignment, root / "probe", force=True)
+    source = nbformat.read(master.root / "source" / assignment / f"{master.notebook}.ipynb",
                            as_version=4)
-    good = corpus.dumps(corpus.correct(source, master.release))
+    good = nbformat.writes(filled_in(source, master.release)).encode()
     subs = root / "submissions"
     subs.mkdir()
-    for i in range(args.submissions):
+    for i in range(submissions):
         (subs / f"student{i:03d}.ipynb").write_bytes(good)
     rows = []
-    for workers in (1, args.workers):
-        out = root / f"out-{workers}"
-        opts = Options(args.course, args.assignment, out, workers=workers, verbose=False)
+    for n_workers in (1, workers):
+        out = root / f"out-{n_workers}"
+        opts = Options(course=course, assignment=assignment, out=out, workers=n_workers, verbose=False)
         t0 = time.perf_counter()
         summary = grade_batch([subs], opts)
         wall = time.perf_counter() - t0
         recs = read_records(out / "results").values()
         per = statistics.median(r.seconds for r in recs)
         statuses = sorted({r.status for r in recs})
-        rows.append((workers, wall, per, summary.grading_seconds))
-        print(f"   {workers} worker(s): {args.submissions} submissions in {wall:6.1f} s wall "
+        rows.append((n_workers, wall, per, summary.grading_seconds))
+        print(f"   {n_workers} worker(s): {submissions} submissions in {wall:6.1f} s wall "
               f"({summary.grading_seconds:6.1f} s grading, the rest is preparing the course), "
               f"median {per:5.1f} s per submission (whole notebook), statuses {statuses}, "
               f"isolation {summary.isolation[0]}", flush=True)
-    print(f"   speed-up with {args.workers} workers: {rows[0][1] / rows[1][1]:.2f}x wall, "
+    print(f"   speed-up with {workers} workers: {rows[0][1] / rows[1][1]:.2f}x wall, "
           f"{rows[0][3] / rows[1][3]:.2f}x grading phase (goal >= 1.7x); median per submission "
           f"with 1 worker: {rows[0][2]:.1f} s (goal <= 30 s)")
     print(f"   outputs kept in {root}")

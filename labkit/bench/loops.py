@@ -10,7 +10,6 @@ interleaved (lab, fast, lab, fast ...) and each figure is the median over rounds
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import statistics
 import tempfile
@@ -53,35 +52,35 @@ def _one_round(loaders: dict, width: float, device: torch.device, *, fast: bool)
     return t1 - t0, t2 - t1
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    on_gpu = torch.cuda.is_available()
-    parser.add_argument("--widths", type=float, nargs="+", default=[1.0] if on_gpu else [0.125, 1.0],
-                        help="VGG width multipliers to time (1.0 = the lab's VGG)")
-    parser.add_argument("--train-images", type=int, default=50_000 if on_gpu else 1000)
-    parser.add_argument("--test-images", type=int, default=10_000 if on_gpu else 1000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=512)
+def run(*, widths: list[float], train_images: int, test_images: int, rounds: int = 3,
+        batch_size: int = 512) -> int:
+    """Print images/s of both loops for each VGG width and their ratio (fast / lab).
 
-
-def run(args: argparse.Namespace) -> int:
+    Args:
+        widths: VGG width multipliers to time (1.0 = the lab's VGG).
+        train_images: generated training images (rounded down to a multiple of 5).
+        test_images: generated test images.
+        rounds: interleaved rounds; each figure is the median over them.
+        batch_size: both loops' batch size.
+    """
     device = get_device()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        args.train_images -= args.train_images % 5  # 5 training batch files of equal size
-        write_tiny_cifar(root, n_train=args.train_images, n_test=args.test_images, seed=0)
-        common = dict(batch_size=args.batch_size, device=device)
+        train_images -= train_images % 5  # 5 training batch files of equal size
+        write_tiny_cifar(root, n_train=train_images, n_test=test_images, seed=0)
+        common = dict(batch_size=batch_size, device=device)
         loaders = {"lab": make_loaders(root, fast=False, **common),
                    "fast": make_loaders(root, fast=True, **common)}
-        print(f"   device {device}, {args.train_images} train + {args.test_images} test images "
-              f"(32x32, CIFAR-10 format), batch {args.batch_size}, {args.rounds} interleaved rounds")
+        print(f"   device {device}, {train_images} train + {test_images} test images "
+              f"(32x32, CIFAR-10 format), batch {batch_size}, {rounds} interleaved rounds")
         print(f"   {'width':>5} {'loop':<5} {'train img/s':>12} {'eval img/s':>11}")
-        for width in args.widths:
+        for width in widths:
             times = {"lab": [], "fast": []}
-            for _ in range(args.rounds):
+            for _ in range(rounds):
                 for kind in ("lab", "fast"):
                     times[kind].append(_one_round(loaders[kind], width, device, fast=kind == "fast"))
-            rate = {kind: (args.train_images / statistics.median(t[0] for t in ts),
-                           args.test_images / statistics.median(t[1] for t in ts))
+            rate = {kind: (train_images / statistics.median(t[0] for t in ts),
+                           test_images / statistics.median(t[1] for t in ts))
                     for kind, ts in times.items()}
             for kind in ("lab", "fast"):
                 print(f"   {width:>5} {kind:<5} {rate[kind][0]:>12.0f} {rate[kind][1]:>11.0f}")

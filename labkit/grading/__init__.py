@@ -4,6 +4,6 @@ Modules: ``collect`` (inputs, student ids), ``course`` (the master nbgrader cour
 ``prescan`` (repairs before nbgrader), ``sandbox`` + ``kernel`` + ``guard`` (where and how
 student code runs), ``execute`` (nbgrader's Execute, death-tolerant), ``worker`` (one
 submission), ``batch`` (parallel, resumable), ``results`` (records, CSV), ``gradebook``
-(master gradebook), ``feedback`` and ``manual`` (HTML pages), ``cli`` (the verb).
+(master gradebook), ``feedback`` and ``manual`` (HTML pages); the verb is :mod:`labkit.commands.grade`.
 Not part of the students' API (``import labkit`` does not import it).
 """

@@ -1,0 +1,25 @@
+"""``labkit release``: regenerate the student release from the source notebook, and audit it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from labkit.release import run_release
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``labkit release``."""
+    parser.add_argument("--assignment", default="lab1", help="assignment to release (default: lab1)")
+    parser.add_argument("--course", "--course-dir", dest="course", type=Path, default=None,
+                        help="nbgrader course folder (default: the repository's notebooks/)")
+    parser.add_argument("--check", action="store_true",
+                        help="do not write: fail when the committed release differs from a fresh one")
+    parser.add_argument("--no-grade", action="store_true",
+                        help="skip autograding the source and the blank release (leak and diff checks only)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``labkit release``: 0 when the audit passed."""
+    report = run_release(args.course, args.assignment, check=args.check, grade=not args.no_grade)
+    return 0 if report.ok else 1

@@ -1,0 +1,32 @@
+"""``labkit train``: train and save the dense reference VGG of a profile (unless it exists)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from labkit.data import DataNotFoundError
+from labkit.profiles import PROFILES, resolve_profile
+from labkit.reference import ensure_reference
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``labkit train``."""
+    parser.add_argument("--profile", choices=PROFILES, default=None,
+                        help="which profile's model (default: LABKIT_PROFILE, else auto)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--force", action="store_true",
+                        help="retrain even if the checkpoint exists")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``labkit train``: train and save the reference checkpoint unless it exists."""
+    profile = resolve_profile(args.profile)
+    print(profile.describe())
+    try:
+        ensure_reference(profile, epochs=args.epochs, seed=args.seed, force=args.force)
+    except DataNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
