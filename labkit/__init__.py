@@ -28,6 +28,9 @@ _MODULES = [
     "plots",
     "suggest",
     "checks",
+    "published",
+    "budget",
+    "sparsity_targets",
 ]
 
 __all__: list[str] = []

@@ -84,14 +84,18 @@ def plot_mask(dense: torch.Tensor, sparse: torch.Tensor) -> np.ndarray:
     return axes
 
 
-def plot_sensitivity(scan: ScanResult, dense_accuracy: float, *, lower_bound: float | None = None) -> np.ndarray:
+def plot_sensitivity(
+    scan: ScanResult, dense_accuracy: float, *, lower_bound: float | None = None, title: str | None = None
+) -> np.ndarray:
     """Plot accuracy vs sparsity per parameter, with the lab's lower-bound line.
 
     Args:
         scan: a :class:`ScanResult`.
         dense_accuracy: the dense model's accuracy (fraction).
         lower_bound: the horizontal line (fraction); default the lab's
-            ``1 - (1 - dense_accuracy) * 1.5`` (1.5x the dense error rate).
+            ``1 - (1 - dense_accuracy) * 1.5`` (1.5x the dense error rate); its legend gives it
+            as a share of the dense accuracy.
+        title: added to the lab's figure title (e.g. whose curves these are).
 
     Returns:
         The Axes array, shape (rows, 3).
@@ -117,14 +121,18 @@ def plot_sensitivity(scan: ScanResult, dense_accuracy: float, *, lower_bound: fl
         ax.legend()
         ax.grid(axis="x")
     fig = axes.flat[0].figure
-    fig.suptitle("Sensitivity Curves: Validation Accuracy vs. Pruning Sparsity")
+    fig.suptitle("Sensitivity Curves: Validation Accuracy vs. Pruning Sparsity" + (f" ({title})" if title else ""))
     fig.tight_layout()
     fig.subplots_adjust(top=0.925)
     return axes
 
 
-def plot_num_parameters(model: nn.Module, *, count_nonzero_only: bool = False):
-    """Bar chart of each prunable parameter's element count (or non-zeros); returns the Axes."""
+def plot_num_parameters(model: nn.Module, *, count_nonzero_only: bool = False, title: str | None = None):
+    """Bar chart of each prunable parameter's element count (or non-zeros); returns the Axes.
+
+    The model may live on the meta device (shapes only) unless ``count_nonzero_only``.
+    ``title`` replaces the lab's "#Parameter Distribution".
+    """
     import matplotlib.pyplot as plt
 
     named = prunable_parameters(model)
@@ -132,7 +140,7 @@ def plot_num_parameters(model: nn.Module, *, count_nonzero_only: bool = False):
     fig, ax = plt.subplots(figsize=(8, 6))
     ax.grid(axis="y")
     ax.bar([name for name, _ in named], counts)
-    ax.set_title("#Parameter Distribution" + (" (non-zeros)" if count_nonzero_only else ""))
+    ax.set_title(title or "#Parameter Distribution" + (" (non-zeros)" if count_nonzero_only else ""))
     ax.set_ylabel("Number of Parameters")
     ax.tick_params(axis="x", labelrotation=60)
     fig.tight_layout()

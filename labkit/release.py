@@ -30,6 +30,7 @@ from pathlib import Path
 import nbformat
 
 from .source_notebook import default_course_dir
+from .scaffold import scaffold_problems
 
 __all__ = ["AuditReport", "Graded", "autograde", "run_release", "secret_lines", "find_leaks"]
 
@@ -43,6 +44,7 @@ class AuditReport:
 
     assignment: str
     leaks: list[str] = field(default_factory=list)
+    scaffold: list[str] = field(default_factory=list)  # stubs that do not name what the student defines
     source_score: tuple[float, float] | None = None  # (earned, max) over autograded cells
     blank_score: tuple[float, float] | None = None
     source_failures: list[str] = field(default_factory=list)  # cells below full marks
@@ -56,13 +58,16 @@ class AuditReport:
         source_ok = self.source_score is None or (
             self.source_score[0] == self.source_score[1] and not self.source_failures)
         blank_ok = self.blank_score is None or (self.blank_score[0] == 0 and not self.blank_problems)
-        return not self.leaks and source_ok and blank_ok and not self.release_differs
+        return not self.leaks and not self.scaffold and source_ok and blank_ok and not self.release_differs
 
     def summary(self) -> str:
         """One line per audited item, then the verdict."""
         lines = [f"release audit of {self.assignment}:"]
         lines.append("  nothing leaked" if not self.leaks else f"  LEAKED {len(self.leaks)} secret line(s):")
         lines += [f"    {leak}" for leak in self.leaks[:20]]
+        lines.append("  every stub names what the student defines" if not self.scaffold
+                     else f"  STUBS MISSING {len(self.scaffold)} name(s):")
+        lines += [f"    {p}" for p in self.scaffold]
         if self.source_score is not None:
             lines.append(f"  source {self.source_score[0]:g}/{self.source_score[1]:g}")
             lines += [f"    {f}" for f in self.source_failures]
@@ -77,6 +82,8 @@ class AuditReport:
         if self.seconds:
             lines.append("  times: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
         short = ["nothing leaked" if not self.leaks else f"{len(self.leaks)} leaked line(s)"]
+        if self.scaffold:
+            short.append(f"{len(self.scaffold)} stub name(s) missing")
         if self.source_score is not None:
             short.insert(0, f"source {self.source_score[0]:g}/{self.source_score[1]:g}")
             short.insert(1, f"blank {self.blank_score[0]:g}/{self.blank_score[1]:g}")
@@ -289,6 +296,7 @@ def run_release(
         fresh_nb_path = fresh_dir / f"{assignment}.ipynb"
         source_nb = nbformat.read(source_path, as_version=4)
         report.leaks = find_leaks(source_nb, nbformat.read(fresh_nb_path, as_version=4))
+        report.scaffold = scaffold_problems(source_nb, nbformat.read(fresh_nb_path, as_version=4))
 
         if grade:
             _ensure_tiny(verbose)

@@ -34,7 +34,8 @@ def suggest_sparsity_dict(
 
     Args:
         scan: a :class:`ScanResult` for ``model``.
-        model: the (dense) network, for parameter counts.
+        model: the (dense) network, for parameter counts; it may live on the meta device
+            (``with torch.device("meta"): lk.VGG()`` is the lab's full VGG without memory).
         size_target: wanted size as a fraction of the dense size, in (0, 1].
         max_drop: the largest predicted accuracy drop (fraction) allowed per layer. The
             default 0.03 fits the lab: with its published scan (dense 92.95%) it gives
@@ -59,7 +60,9 @@ def suggest_sparsity_dict(
         raise ValueError(f"the scan has no accuracies for {missing}: scan this model first")
     total = sum(p.numel() for p in model.parameters())
     numel = {n: p.numel() for n, p in named}
-    fixed = sum(int(p.count_nonzero()) for p in model.parameters() if p.dim() <= 1)
+    # BN parameters and biases are never pruned; a model on the meta device (shapes only,
+    # e.g. the full VGG's) counts them all, as a trained model has no exact zeros there
+    fixed = sum(p.numel() if p.is_meta else int(p.count_nonzero()) for p in model.parameters() if p.dim() <= 1)
     choice = {n: 0.0 for n, _ in named}
 
     def kept(name: str, s: float) -> int:

@@ -72,3 +72,17 @@ def test_comparison_table():
     assert lines[2].split()[-1] == "1.8"
     with pytest.raises(ValueError):
         lk.comparison_table([("x", 1, 0)])
+
+
+def test_published_curves_and_full_vgg_bars_on_the_meta_device():
+    """Q5 shows the lab's published curves and the full VGG's bars, without the full model's memory."""
+    with torch.device("meta"):
+        full = lk.VGG()
+    ax = lk.plot_num_parameters(full, title="the lab's full VGG")
+    assert ax.get_title() == "the lab's full VGG"
+    assert [p.get_height() for p in ax.patches][-2:] == [2_359_296, 5_120]  # conv7, classifier
+    axes = lk.plot_sensitivity(lk.LAB_SENSITIVITY, lk.LAB_DENSE_ACCURACY, title="published")
+    assert "(published)" in axes.flat[0].figure._suptitle.get_text()
+    assert "96% of dense" in axes.flat[0].get_legend().get_texts()[1].get_text()  # the lab's legend
+    conv0 = axes.flat[0].get_lines()[0].get_ydata()
+    assert list(conv0) == pytest.approx([92.42, 91.19, 87.55, 83.39, 69.43, 31.82])
