@@ -32,8 +32,9 @@ from .feedback import write_feedback
 from .gradebook import merge_record
 from .manual import write_manual_sheet
 from .results import Record, read_records, write_grades_csv, write_record
-from .sandbox import isolation_level
+from .sandbox import isolation_level, protections
 from .worker import Job, grade_one, record_for_failure
+from .world import UidLease, kill_all, settle
 
 __all__ = ["Options", "Summary", "grade_batch", "finish_outputs", "read_records_one", "GRACE_S"]
 
@@ -57,6 +58,8 @@ class Options:
     prepare_data: bool = True  # build the tiny profile's data + checkpoint before any worker
     verbose: bool = True
     shard: tuple[int, int] | None = None  # (K, N): grade only shard K of N (grading.shards)
+    network: bool = False  # True: student code may use the network (no network namespace)
+    process_world: bool = True  # False: no PID/IPC/network namespaces (to measure their cost)
 
 
 @dataclass
@@ -69,6 +72,7 @@ class Summary:
     isolation: tuple[str, str]
     seconds: float  # the whole call
     grading_seconds: float = 0.0  # from the first worker's start to the last one's end
+    sandbox_uids: list[int] = field(default_factory=list)  # the uids the kernels ran as
 
 
 def _hide_list(opts: Options) -> list[str]:
@@ -119,23 +123,6 @@ def read_records_one(path: Path, sha256: str) -> Record | None:
     return rec if rec.sha256 == sha256 else None
 
 
-def _prepare_data(verbose: bool) -> None:
-    """Build the tiny profile's data and checkpoint once, before workers start (so kernels
-    never race to build them), and make them readable by the sandboxed kernels."""
-    from labkit.profiles import resolve_profile
-    from labkit.reference import ensure_reference
-
-    profile = resolve_profile("tiny")
-    ensure_reference(profile, verbose=verbose)
-    for folder, dirs, files in os.walk(profile.data_root):  # kernels run as 'nobody'
-        for name in [*dirs, *files, "."]:
-            path = os.path.join(folder, name)
-            mode = os.stat(path).st_mode
-            want = mode | 0o004 | (0o001 if os.path.isdir(path) else 0)
-            if want != mode:
-                os.chmod(path, want)
-
-
 def _kill(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -143,7 +130,10 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _run_jobs(jobs: list[Job], master: Master, opts: Options, on_done) -> None:
+def _run_jobs(jobs: list[Job], master: Master, opts: Options, on_done,
+              uids: list[int] | None = None) -> None:
+    """Run ``jobs``, ``opts.workers`` at a time; a job gets the index of the worker slot it runs
+    in and that slot's sandbox uid (``uids[slot]``, when given)."""
     ctx = multiprocessing.get_context("fork")
     logs = master.root / "logs"
     logs.mkdir(exist_ok=True)
@@ -153,7 +143,9 @@ def _run_jobs(jobs: list[Job], master: Master, opts: Options, on_done) -> None:
     try:
         while queue or running:
             while queue and len(running) < opts.workers:
-                job = queue.pop(0)
+                busy = {j.slot for _, j, _ in running.values()}
+                slot = min(set(range(opts.workers)) - busy)
+                job = replace(queue.pop(0), slot=slot, uid=uids[slot] if uids else None)
                 proc = ctx.Process(target=_child, args=(job, master, logs / f"{job.student}.log"))
                 proc.start()
                 running[proc.sentinel] = (proc, job, time.monotonic())
@@ -218,8 +210,10 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
     out = opts.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     master = prepare_master(opts.course.resolve(), opts.assignment, out, force=opts.force)
-    if opts.prepare_data:
-        _prepare_data(opts.verbose)
+    if opts.prepare_data:  # once, before workers start; kernels run as 'nobody': share
+        from labkit.prepare import prepare
+
+        prepare("tiny", share=True, verbose=opts.verbose)
     subs = collect(inputs, notebook=master.notebook, assignment=master.assignment,
                    unzip_dir=master.root / "downloaded", pattern=opts.id_pattern)
     if opts.shard is not None:  # this machine's stable 1/N of the students
@@ -229,6 +223,13 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
     level = isolation_level()
     if level[0] != "strong" and opts.verbose:
         print(f"warning: weak isolation: {level[1]}", file=sys.stderr)
+    have = protections()
+    if not opts.process_world:
+        have -= {"processes", "network"}
+    if opts.network:
+        have.discard("network")
+        if opts.verbose:
+            print("note: student code may use the network (the course allows it)", file=sys.stderr)
     old = read_records(out / "results")
     todo: list[Submission] = []
     skipped: list[str] = []
@@ -245,7 +246,13 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
     tmp_root.chmod(0o711)  # see worker.grade_one
     base = Job("", "", "", str(out), str(tmp_root), opts.cell_timeout, opts.wall_limit,
                opts.mem_bytes, threads, level[0], str(data_dir()), _hide_list(opts))
+    base = replace(base, protections=sorted(have))
     jobs = [replace(base, student=s.student, path=str(s.path), sha256=s.sha256) for s in todo]
+    try:  # a uid per worker slot, held for the whole batch
+        lease = UidLease(opts.workers) if "users" in have else None
+    except RuntimeError as exc:
+        raise GradingError(f"cannot claim sandbox uids: {exc}") from exc
+    uids = lease.uids if lease else []
     for job in jobs:  # a regraded student's old record must not stand in for a lost new one
         (out / "results" / f"{job.student}.json").unlink(missing_ok=True)
     errors: list[str] = []
@@ -258,6 +265,16 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
                 if overdue else ("crashed", f"the grader's worker died (exit code {exitcode})")
             rec = record_for_failure(job, master, status, why)
             write_record(rec, out / "results")
+        if job.uid is not None:  # the grader checks itself: nothing of this submission lives on
+            alive = settle({job.uid})
+            if alive:
+                kill_all({job.uid})
+                rec.internal_error = True
+                rec.messages.append(
+                    f"grader error: {len(alive)} process(es) of this submission outlived its "
+                    f"grading and were killed ({alive[0]}); the sandbox failed to contain it, "
+                    "please report this")
+                write_record(rec, out / "results")
         if rec.internal_error:
             errors.append(job.student)
         merge_record(master, rec)
@@ -266,9 +283,16 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
 
     t_jobs = time.monotonic()
     try:
-        _run_jobs(jobs, master, opts, on_done)
+        _run_jobs(jobs, master, opts, on_done, uids)
         t_jobs = time.monotonic() - t_jobs
     finally:
+        if lease is not None:  # at the end of a batch no sandbox user owns a process
+            alive = kill_all(set(uids))
+            if alive:
+                errors.append(f"(sandbox uids {uids}: {len(alive)} process(es) alive after the "
+                              f"batch, killed: {alive[0]})")
+            lease.release()
         shutil.rmtree(tmp_root, ignore_errors=True)
         finish_outputs(master, out, opts.roster)
-    return Summary([j.student for j in jobs], skipped, errors, level, time.monotonic() - t0, t_jobs)
+    return Summary([j.student for j in jobs], skipped, errors, level, time.monotonic() - t0, t_jobs,
+                   uids)

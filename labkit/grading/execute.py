@@ -39,11 +39,20 @@ __all__ = ["GuardedExecute", "SandboxKernelManager"]
 class SandboxKernelManager(AsyncKernelManager):
     """Starts ``python -m labkit.grading.kernel --sandbox CONFIG`` instead of the kernelspec.
 
-    ``sandbox_config`` is set on the class by the worker process that grades one submission
-    (one submission per process, so a class attribute is private to it).
+    ``sandbox_config`` (and ``ipc_prefix``) are set on the class by the worker process that
+    grades one submission (one submission per process, so a class attribute is private to it).
+    With ``ipc_prefix`` the kernel's ZMQ sockets are unix socket files ``<ipc_prefix>-<n>``
+    (``ipc`` transport: they work across the kernel's network namespace and need no free TCP
+    port) instead of TCP ports on loopback.
     """
 
     sandbox_config: str = ""
+    ipc_prefix: str = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.ipc_prefix:
+            self.transport, self.ip = "ipc", self.ipc_prefix
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         if not self.sandbox_config:

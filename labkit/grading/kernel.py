@@ -54,10 +54,14 @@ def _kernel_class():  # imported late: IPython must load after the sandbox is en
 
 
 def main(argv: list[str]) -> None:
-    """Enter the sandbox named by ``--sandbox`` and run the kernel with the remaining args."""
+    """Enter the sandbox named by ``--sandbox`` and run the kernel with the remaining args.
+
+    With ``world`` in the sandbox config this process is only the launcher: the kernel runs
+    two processes down, in its own namespaces (:func:`labkit.grading.sandbox.enter_world`).
+    """
     from pathlib import Path
 
-    from .sandbox import SandboxConfig, enter_sandbox
+    from .sandbox import SandboxConfig, enter_sandbox, enter_world
 
     import os
 
@@ -69,11 +73,19 @@ def main(argv: list[str]) -> None:
     cfg = SandboxConfig.read(cfg_path)
     cfg_path.unlink()
     j = args.index("-f")
-    args[j + 1] = enter_sandbox(cfg, args[j + 1])
-    sys.path[:] = [p for p in sys.path if p not in ("", ".", start_cwd)]  # no imports from the work folder
-    from ipykernel.kernelapp import IPKernelApp
 
-    IPKernelApp.launch_instance(argv=args, kernel_class=_kernel_class())
+    def run(connection_file: str) -> None:
+        args[j + 1] = connection_file
+        sys.path[:] = [p for p in sys.path if p not in ("", ".", start_cwd)]  # no imports from the work folder
+        from ipykernel.kernelapp import IPKernelApp
+
+        IPKernelApp.launch_instance(argv=args, kernel_class=_kernel_class())
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+    if cfg.world:
+        enter_world(cfg, args[j + 1], run)  # never returns
+    run(enter_sandbox(cfg, args[j + 1]))
 
 
 if __name__ == "__main__":

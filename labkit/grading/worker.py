@@ -46,6 +46,9 @@ class Job:
     isolation: str = "weak"  # strong / uid / weak (see sandbox.isolation_level)
     data_dir: str = ""
     hide: list[str] = field(default_factory=list)
+    protections: list[str] = field(default_factory=list)  # see sandbox.protections()
+    slot: int = 0  # the worker slot grading it (0 .. workers-1)
+    uid: int | None = None  # that slot's sandbox uid (None: 'nobody' when running as root)
 
 
 def record_for_failure(job: Job, master: Master, status: str, message: str) -> Record:
@@ -55,21 +58,45 @@ def record_for_failure(job: Job, master: Master, status: str, message: str) -> R
                   messages=[message], sha256=job.sha256, source_file=job.path)
 
 
-def _sandbox(job: Job, work: Path, token: str) -> SandboxConfig:
+def _sandbox(job: Job, work: Path, token: str, ipc: Path | None = None) -> SandboxConfig:
+    """The kernel's sandbox for ``job``'s protections; ``ipc``: the ZMQ socket folder of a
+    kernel in its own process world."""
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
            "LANG": "C.UTF-8", "NBGRADER_EXECUTION": "autograde", "LABKIT_GUARD_TOKEN": token,
            "PYDEVD_DISABLE_FILE_VALIDATION": "1", "LABKIT_DATA_DIR": job.data_dir}
     cfg = SandboxConfig(str(work), env, mem_bytes=job.mem_bytes, threads=job.threads)
-    if job.isolation in ("strong", "uid"):
-        nobody = pwd.getpwnam("nobody")
-        cfg.uid, cfg.gid, cfg.nproc = nobody.pw_uid, nobody.pw_gid, 512
+    have = set(job.protections)
+    if "users" in have:
+        if job.uid is not None:  # the slot's own uid: limits and signals never cross slots
+            cfg.uid = cfg.gid = job.uid
+        else:
+            nobody = pwd.getpwnam("nobody")
+            cfg.uid, cfg.gid = nobody.pw_uid, nobody.pw_gid
+        cfg.nproc = 512
         os.chown(work, cfg.uid, cfg.gid)
-    if job.isolation == "strong":
+    if "files" in have:
         import labkit
 
         cfg.hide, cfg.private_tmp = list(job.hide), True
         cfg.reveal = [sys.base_prefix, sys.prefix, str(Path(labkit.__file__).parent), job.data_dir]
+    if "processes" in have and ipc is not None:
+        cfg.world, cfg.network, cfg.ipc_dir = True, "network" not in have, str(ipc)
+        if cfg.uid is not None:
+            os.chown(ipc, cfg.uid, cfg.gid)
     return cfg
+
+
+def _ipc_dir(job: Job) -> Path | None:
+    """A fresh folder for the kernel's ZMQ socket files when it runs in its own process world
+    (unix socket paths must stay under ~107 bytes)."""
+    if "processes" not in job.protections:
+        return None
+    ipc = Path(job.tmp_root) / f"ipc-{os.getpid()}"
+    if len(str(ipc)) > 90:
+        raise RuntimeError(f"{ipc} is too long for unix sockets; set TMPDIR to a short folder")
+    shutil.rmtree(ipc, ignore_errors=True)
+    ipc.mkdir(mode=0o700)
+    return ipc
 
 
 def _summarise(nb: nbformat.NotebookNode, master: Master, rec: Record) -> None:
@@ -117,8 +144,10 @@ def grade_one(job: Job, master: Master) -> Record:
     def attempt() -> dict:  # one nbgrader autograde run in a fresh sandbox
         token = secrets.token_hex(16)
         cfg_path = base / "sandbox.json"
-        _sandbox(job, work, token).write(cfg_path)
+        ipc = _ipc_dir(job)
+        _sandbox(job, work, token, ipc).write(cfg_path)
         SandboxKernelManager.sandbox_config = str(cfg_path)
+        SandboxKernelManager.ipc_prefix = str(ipc / "k") if ipc else ""
 
         c = nbgrader_config(master.config, course)
         steps = c.Autograde.get("autograde_preprocessors") or Autograde().autograde_preprocessors
@@ -137,9 +166,11 @@ def grade_one(job: Job, master: Master) -> Record:
 
     result = attempt()
     if not result["success"] and "Address already in use" in f"{result.get('log')}{result.get('error')}":
-        # jupyter_client picks the kernel's ports before the kernel binds them, so a
-        # parallel worker can take one in between: start the kernel once more.
+        # TCP transport (no process world): jupyter_client picks the kernel's ports before
+        # the kernel binds them, so a parallel worker can take one in between: start the
+        # kernel once more. (Kernels in a process world use ipc socket files: no race.)
         result = attempt()
+    shutil.rmtree(Path(job.tmp_root) / f"ipc-{os.getpid()}", ignore_errors=True)
     outcome = GuardedExecute.last_outcome
     status = outcome.get("status", "crashed")
     if outcome.get("stopped"):

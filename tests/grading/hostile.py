@@ -1,0 +1,75 @@
+"""Cells that attack other students' grading through processes, users and the network.
+
+Each is bounded (it stops by itself within seconds), and the two that send signals only act
+when they run as a sandbox uid (61000..61999) in a fresh PID namespace (fewer than 50
+processes visible in /proc): if the sandbox ever failed to build a process world they would
+do nothing, never kill a process outside it. The test that expects them to act then fails.
+"""
+
+from __future__ import annotations
+
+IN_WORLD = ("61000 <= os.getuid() < 62000 and "
+            "len([p for p in os.listdir('/proc') if p.isdigit()]) < 50")
+
+# A detached (setsid) loop that SIGKILLs every process it may signal, for at most 20 s.
+KILL_ALL_DETACHED = (
+    "import os, subprocess\n"
+    f"if {IN_WORLD}:\n"
+    "    subprocess.Popen(['sh', '-c', 'sleep 1; end=$(($(date +%s) + 20)); "
+    "while [ $(date +%s) -lt $end ]; do kill -9 -1; sleep 0.3; done'],\n"
+    "                     start_new_session=True, stdin=subprocess.DEVNULL,\n"
+    "                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+    "    print('kill loop started')\n")
+SLEEP = "import time\ntime.sleep({seconds})"  # the killer's kernel dies in here
+
+# A grandchild in its own session, its parent gone: a daemon. Sleeps at most 60 s.
+DOUBLE_FORK_SLEEPER = (
+    "import os, time\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    if os.fork() == 0:\n"
+    "        time.sleep(60)\n"
+    "    os._exit(0)\n"
+    "os.wait()\nprint('sleeper detached')\n")
+
+# Fork until the process limit stops it; the children hold their slots for 6 s.
+_BOMB = ("import os, time\n"
+         "t0, kids = time.time(), []\n"
+         "try:\n"
+         "    for _ in range(3000):\n"
+         "        pid = os.fork()\n"
+         "        if pid == 0:\n"
+         "            time.sleep(6)\n"
+         "            os._exit(0)\n"
+         "        kids.append(pid)\n"
+         "except OSError as exc:\n"
+         "    print('fork bomb stopped at', len(kids), exc.strerror)\n"
+         "for pid in kids:\n"
+         "    os.waitpid(pid, 0)\n"
+         "print('BOMB', t0, time.time(), len(kids))\n")
+FORK_BOMB = ("import subprocess, sys\n"
+             f"print(subprocess.run([sys.executable, '-S', '-c', {_BOMB!r}], capture_output=True,\n"
+             "                     text=True, timeout=60).stdout)\n")
+
+# Start 64 threads at a time for about 4 s (fails with RuntimeError if it cannot).
+THREADS = (
+    "import threading, time\n"
+    "t0 = time.time()\n"
+    "time.sleep(1)\n"
+    "for _ in range(15):\n"
+    "    ts = [threading.Thread(target=time.sleep, args=(0.2,)) for _ in range(64)]\n"
+    "    for t in ts:\n"
+    "        t.start()\n"
+    "    for t in ts:\n"
+    "        t.join()\n"
+    "print('THREADS', t0, time.time())\n")
+
+
+def connect(port: int) -> str:
+    """A cell that tries to reach a listener on the host's loopback at ``port``."""
+    return ("import socket\n"
+            "try:\n"
+            f"    socket.create_connection(('127.0.0.1', {port}), timeout=3).close()\n"
+            "    print('NETWORK REACHED')\n"
+            "except OSError as exc:\n"
+            "    print('network blocked:', type(exc).__name__)\n")
