@@ -34,6 +34,13 @@ def _fmt(x: float | None) -> str:
     return "not graded yet" if x is None else f"{x:g}"
 
 
+def _short(reason: str, limit: int = 200) -> str:
+    """A failure reason's first line, cut to ``limit`` characters (the cell shows all of it)."""
+    lines = reason.strip().splitlines() or [""]
+    first = lines[0] if len(lines[0]) <= limit else lines[0][:limit] + " ..."
+    return first + (" ..." if len(lines) > 1 and not first.endswith(" ...") else "")
+
+
 def _scores_table(rec: Record, master: Master) -> list[str]:
     e = html.escape
     rows = ["<h2>Scores</h2><table><tr><th>question</th><th>cell</th><th>points</th>"
@@ -42,7 +49,7 @@ def _scores_table(rec: Record, master: Master) -> list[str]:
         got = rec.scores.get(c.grade_id)
         reason = rec.failures.get(c.grade_id, "")
         if reason:
-            result = f"<a href='#{e(c.grade_id)}'>failed</a>: {e(reason)}"
+            result = f"<a href='#{e(c.grade_id)}'>failed</a>: {e(_short(reason))}"
         elif c.kind == "test":
             result = "passed" if got == c.points else (
                 "not run (see the notes above)" if rec.messages else "not run")

@@ -120,8 +120,9 @@ def summarise(nb: nbformat.NotebookNode, master: Master, rec: Record) -> None:
     other cells).
     """
     graded = {c.grade_id: c for c in master.cells}
-    hidden = master.hidden_lines()
     given = {c.source for c in master.release.cells if c.cell_type == "code"}
+    shown = {ln.strip() for c in master.release.cells for ln in c.source.splitlines()}
+    hidden = [ln for ln in master.hidden_lines() if ln not in shown]  # the release shows the rest
     for i, cell in enumerate(nb.cells):
         gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
@@ -142,7 +143,8 @@ def summarise(nb: nbformat.NotebookNode, master: Master, rec: Record) -> None:
                 kind = "code" if cell.cell_type == "code" else "markdown"
                 if kind == "code" and source in given:
                     kind = "given"  # the lab's own cell, unchanged
-        err = kernel_text(err, hidden)
+        own = {ln.strip() for ln in cell.source.splitlines()} if kind != "test" else set()
+        err = kernel_text(err, [ln for ln in hidden if ln not in own])  # a student's own line stays
         if timeouts and err.startswith("KeyboardInterrupt"):
             err = "CellTimeoutError: this cell ran over the per-cell time limit and was interrupted"
         if kind == "test" and err:

@@ -28,3 +28,17 @@ def test_grades_csv(tmp_path):
     rows = list(csv.reader(open(tmp_path / "g.csv")))
     assert rows == [["student", "status", "total", "max_total", "q1", "q2"],
                     ["a", "graded", "6", "7", "4", "2"], ["b", "crashed", "0", "7", "", "0"]]
+
+
+def test_grades_csv_has_one_column_per_test_cell_in_the_order_given(tmp_path):
+    cols = {"q1": ["q1_a"], "q2": ["q2_t", "q2_u"]}
+    tests = ["q2_t", "q2_u"]  # notebook order, after the question columns
+    a = Record("a", "graded", {"q1_a": None, "q2_u": 1.0, "q2_t": 2.0}, {"q1_a": 5.0, "q2_t": 2.0, "q2_u": 3.0})
+    b = Record("b", "crashed", {"q2_t": 0.0}, {"q1_a": 5.0, "q2_t": 2.0, "q2_u": 3.0})
+    write_grades_csv({"b": b, "a": a}, cols, {"q1": 5, "q2": 5}, tmp_path / "one.csv", tests)
+    write_grades_csv({"a": a, "b": b}, cols, {"q1": 5, "q2": 5}, tmp_path / "two.csv", tests)
+    rows = list(csv.reader(open(tmp_path / "one.csv")))
+    assert rows == [["student", "status", "total", "max_total", "q1", "q2", "q2_t", "q2_u"],
+                    ["a", "graded", "3", "10", "", "3", "2", "1"],
+                    ["b", "crashed", "0", "10", "", "0", "0", ""]]
+    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()  # stable
