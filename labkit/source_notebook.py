@@ -16,8 +16,12 @@ __all__ = ["default_course_dir", "source_notebook_path", "load_solutions"]
 
 
 def default_course_dir() -> Path:
-    """The repository's ``notebooks/`` course folder (next to the labkit package in a checkout)."""
-    return Path(__file__).resolve().parents[1] / "notebooks"
+    """The course folder used when none is given: the repository's ``notebooks/`` when labkit
+    runs from a checkout (editable install), else ``notebooks/`` in the current folder."""
+    repo = Path(__file__).resolve().parents[1]
+    if (repo / "pyproject.toml").is_file():
+        return repo / "notebooks"
+    return Path.cwd() / "notebooks"
 
 
 def source_notebook_path(course: Path | None = None, assignment: str = "lab1") -> Path:

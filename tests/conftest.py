@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 import labkit as lk
 
@@ -30,14 +36,14 @@ def small_cifar(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint() -> lk.Profile:
-    """The real tiny profile with its dataset and reference checkpoint, built only if missing.
+    """The real tiny profile with its dataset and the shipped tiny checkpoint.
 
-    Lives under the real data folder (``data/tiny``) so that it is built once and reused by
-    later runs and other test files; building it takes 1-3 minutes on a 2-core CPU.
+    Lives under the real data folder (``data/tiny``); ``prepare`` generates the dataset only if
+    missing (a few seconds) and copies the checkpoint shipped with labkit (nothing is trained).
     """
-    profile = lk.resolve_profile("tiny")
-    lk.ensure_reference(profile, verbose=False)  # also writes the dataset when missing
-    return profile
+    from labkit.prepare import prepare
+
+    return prepare("tiny").profile
 
 
 @pytest.fixture
@@ -49,3 +55,70 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@dataclass(frozen=True)
+class WheelVenv:
+    """A fresh venv outside the repository with labkit installed from a freshly built wheel.
+
+    Attributes:
+        root: the venv's folder (a temporary folder, not under the repository).
+        python: its interpreter; ``labkit``: its console script.
+        wheel: the wheel that was installed.
+        env: an environment to run them in (the venv's bin first on PATH, no PYTHONPATH).
+    """
+
+    root: Path
+    python: Path
+    labkit: Path
+    wheel: Path
+    env: dict[str, str]
+
+    def run(self, *args: str | Path, cwd: Path, timeout: float = 600,
+            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Run ``args`` in the venv; the CompletedProcess has text stdout+stderr in ``stdout``."""
+        return subprocess.run([str(a) for a in args], cwd=cwd, env={**self.env, **(extra_env or {})},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> WheelVenv:
+    """labkit built as a wheel (offline, no build isolation) and installed with ``--no-deps``
+    into a fresh venv outside the repository; one per test run.
+
+    The heavy dependencies (torch, nbgrader ...) are not reinstalled: a ``.pth`` line in the new
+    venv points at the test venv's site-packages. Lines added that way do not process that
+    folder's own ``.pth`` files, so the editable install of the checkout stays inactive and
+    ``import labkit`` finds the wheel's copy (checked here).
+    """
+    repo = Path(__file__).resolve().parents[1]
+    work = tmp_path_factory.mktemp("wheel-venv")
+    src = work / "src"  # a clean copy: no stale build/ folder, no __pycache__
+    shutil.copytree(repo / "labkit", src / "labkit",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(repo / name, src / name)
+    dist = work / "dist"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    subprocess.run([*pip, "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+                    "-w", str(dist), str(src)], check=True, cwd=work)
+    (wheel,) = dist.glob("labkit-*.whl")
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    heavy = Path(torch.__file__).resolve().parents[1]  # the test venv's site-packages
+    (site / "_labkit_test_deps.pth").write_text(f"{heavy}\n")
+    subprocess.run([*pip, "--python", str(python), "install", "--quiet", "--no-deps", "--no-index",
+                    str(wheel)], check=True, cwd=work)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "LABKIT_PROFILE", "NBGRADER_EXECUTION")}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(venv)
+    made = WheelVenv(venv, python, venv / "bin" / "labkit", wheel, env)
+    where = made.run(python, "-c", "import labkit; print(labkit.__file__)", cwd=work, timeout=120)
+    assert where.returncode == 0, where.stdout
+    assert Path(where.stdout.strip()).is_relative_to(venv), f"labkit imported from {where.stdout}"
+    return made

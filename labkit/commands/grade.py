@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="*", type=Path, metavar="SUBMISSION",
                         help="notebooks, folders of notebooks, or LMS zip exports")
     parser.add_argument("--out", type=Path, default=Path("out/grades"), help="output folder (default %(default)s)")
-    parser.add_argument("--course", type=Path, default=Path("notebooks"),
-                        help="nbgrader course folder with source/<assignment>/ (default %(default)s)")
+    parser.add_argument("--course", type=Path, default=None,
+                        help="nbgrader course folder with source/<assignment>/ (default: the "
+                             "repository's notebooks/ in a checkout, else ./notebooks)")
     parser.add_argument("--assignment", default="lab1", help="assignment name (default %(default)s)")
     parser.add_argument("--workers", type=int, default=1, help="submissions graded at once (default 1)")
     parser.add_argument("--force", action="store_true", help="regrade students already graded")
@@ -110,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
     """Run ``labkit grade`` (see the module docstring for the exit status)."""
     from labkit.grading.batch import Options, grade_batch
     from labkit.grading.course import GradingError
+    from labkit.source_notebook import default_course_dir
+
+    args.course = args.course or default_course_dir()
 
     try:
         if args.import_manual is not None:
