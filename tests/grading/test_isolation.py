@@ -1,0 +1,194 @@
+"""One student's code cannot reach another's grading (issue 9).
+
+Each submission's kernel lives in its own PID, IPC and network namespaces as its worker slot's
+own uid; nothing it starts outlives its grading; the grader checks that itself. The hostile
+cells (tests/grading/hostile.py) are bounded and act only inside a process world.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit.grading import sandbox
+from labkit.grading.batch import Options, grade_batch
+from labkit.grading.course import prepare_master
+from labkit.grading.results import read_records
+from labkit.grading.world import UID_BASE, UidLease, kill_all, leftovers
+
+from . import corpus as C
+from . import hostile as H
+
+TOY = Path(__file__).parent / "fixtures" / "toy"
+ROOT = os.geteuid() == 0
+LEVEL = sandbox.isolation_level()
+needs_root = pytest.mark.skipif(not ROOT, reason="sandbox uids need root (CI runs the suite as root)")
+needs_world = pytest.mark.skipif(LEVEL[0] != "strong", reason=f"no process world here: {LEVEL[1]}")
+
+
+def test_weak_isolation_names_every_missing_protection(monkeypatch):
+    monkeypatch.setattr(sandbox, "protections", lambda: set())
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    level, why = sandbox.isolation_level()
+    assert level == "weak" and "not running as root" in why
+    for text in sandbox.PROTECTIONS.values():
+        assert text in why
+
+
+def test_partial_isolation_names_only_what_is_missing(monkeypatch):
+    monkeypatch.setattr(sandbox, "protections", lambda: {"users", "files", "processes"})
+    level, why = sandbox.isolation_level()
+    assert level == "uid" and sandbox.PROTECTIONS["network"] in why
+    assert sandbox.PROTECTIONS["processes"] not in why and sandbox.PROTECTIONS["files"] not in why
+
+
+@needs_root
+def test_two_batches_never_share_a_sandbox_uid():
+    a = UidLease(2)
+    try:
+        b = UidLease(2)
+        try:
+            assert len(set(a.uids + b.uids)) == 4
+            assert all(UID_BASE <= u < UID_BASE + 1000 for u in a.uids + b.uids)
+        finally:
+            b.release()
+    finally:
+        a.release()
+
+
+@needs_root
+def test_leftovers_finds_and_kill_all_kills_a_sandbox_uid_process():
+    uid = UID_BASE + 999  # never leased in practice (a batch takes the lowest free uids)
+    code = f"import os, time; os.setgid({uid}); os.setuid({uid}); time.sleep(30)"
+    proc = subprocess.Popen([sys.executable, "-S", "-c", code])
+    try:
+        deadline = 50
+        while not leftovers({uid}) and deadline:
+            deadline -= 1
+            subprocess.run(["sleep", "0.1"])
+        assert [p.pid for p in leftovers({uid})] == [proc.pid]
+        assert [p.pid for p in kill_all({uid})] == [proc.pid]
+        assert proc.wait(timeout=5) == -9 and leftovers({uid}) == []
+    finally:
+        proc.kill()
+
+
+def _grade(tmp: Path, name: str, cells: dict[str, list[str]], **kw):
+    """Grade one submission per entry (the correct notebook with ``cells`` inserted after
+    setup, last first) into ``tmp/name``; return (records, summary, autograded folder)."""
+    out, subs = tmp / name / "out", tmp / name / "subs"
+    subs.mkdir(parents=True)
+    master = prepare_master(TOY, "toy", out, force=False)
+    source = nbformat.read(master.root / "source" / "toy" / "toy.ipynb", as_version=4)
+    ok = C.correct(source, master.release)
+    for student, codes in cells.items():
+        nb = ok
+        for code in reversed(codes):
+            nb = C.insert_after(nb, "setup", code)
+        (subs / f"{student}.ipynb").write_bytes(C.dumps(nb))
+    opts = {"workers": 2, "cell_timeout": 30, "wall_limit": 90, "verbose": False,
+            "prepare_data": False, **kw}
+    summary = grade_batch([subs], Options(TOY, "toy", out, **opts))
+    return read_records(out / "results"), summary, master.root / "autograded"
+
+
+def _printed(autograded: Path, student: str) -> str:
+    nb = nbformat.read(autograded / student / "toy.ipynb", as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []) if o.get("output_type") == "stream")
+
+
+def _assert_clean(summary, records) -> None:
+    """The grader's own checks found nothing alive, and nothing is."""
+    assert summary.internal_errors == [], summary.internal_errors
+    assert not any(r.internal_error for r in records.values())
+    assert len(summary.sandbox_uids) == 2
+    assert leftovers(set(summary.sandbox_uids)) == []
+
+
+FULL = {"q2_test": 2.0, "q3_test": 3.0}
+
+
+def _scores(rec) -> dict:
+    return {g: rec.scores[g] for g in FULL}
+
+
+@needs_world
+@pytest.mark.slow
+def test_kill_all_from_a_detached_process_reaches_only_its_own_world(tmp_path):
+    """``kill -9 -1`` in a setsid loop kills its own kernel only: the correct submission
+    graded at the same time keeps full marks, the loop dies with its world, a detached
+    double-forked sleeper too, and the next batch is unaffected."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    with listener:
+        recs, summary, graded = _grade(tmp_path, "first", {
+            "a-killer": [H.KILL_ALL_DETACHED, H.SLEEP.format(seconds=8)],
+            "b-correct-slow": [H.SLEEP.format(seconds=8)],
+            "c-sleeper": [H.DOUBLE_FORK_SLEEPER],
+            "d-network": [H.connect(port)]})
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    assert "kill loop started" in _printed(graded, "a-killer")
+    assert recs["a-killer"].status == "crashed" and _scores(recs["a-killer"]) == {"q2_test": 0, "q3_test": 0}
+    assert recs["b-correct-slow"].status == "graded" and _scores(recs["b-correct-slow"]) == FULL
+    assert recs["c-sleeper"].status == "graded" and "sleeper detached" in _printed(graded, "c-sleeper")
+    assert "network blocked" in _printed(graded, "d-network")
+    assert recs["d-network"].status == "graded" and _scores(recs["d-network"]) == FULL
+    _assert_clean(summary, recs)
+
+    recs, summary, _ = _grade(tmp_path, "second", {"correct": [], "correct-2": []})
+    assert {s: (r.status, _scores(r)) for s, r in recs.items()} == {
+        "correct": ("graded", FULL), "correct-2": ("graded", FULL)}
+    _assert_clean(summary, recs)
+
+
+@needs_world
+@pytest.mark.slow
+def test_a_fork_bomb_does_not_stop_another_kernel_starting_threads(tmp_path):
+    recs, summary, graded = _grade(tmp_path, "bomb", {"a-bomb": [H.FORK_BOMB], "b-threads": [H.THREADS]})
+    bomb, threads = _printed(graded, "a-bomb"), _printed(graded, "b-threads")
+    assert "fork bomb stopped at" in bomb, bomb  # it did reach its uid's process limit
+    b0, b1, _ = map(float, bomb.split("BOMB ")[1].split()[:3])
+    t0, t1 = map(float, threads.split("THREADS ")[1].split()[:2])
+    assert t0 < b1 and b0 < t1, "the two kernels did not run at the same time"
+    for student in ("a-bomb", "b-threads"):
+        assert recs[student].status == "graded" and _scores(recs[student]) == FULL, recs[student].messages
+        assert recs[student].messages == []
+    _assert_clean(summary, recs)
+
+
+@needs_world
+@pytest.mark.slow
+def test_the_course_can_allow_the_network(tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    with listener:
+        recs, summary, graded = _grade(tmp_path, "net", {"net": [H.connect(listener.getsockname()[1])]},
+                                       workers=1, network=True)
+    assert "NETWORK REACHED" in _printed(graded, "net")
+    assert recs["net"].status == "graded"
+
+
+@needs_root
+@pytest.mark.slow
+def test_the_grader_reports_a_process_that_outlives_its_submission(tmp_path):
+    """Without the process world (turned off) a double-forked sleeper escapes its kernel's
+    process group: the after-submission check must find it, kill it and report a grader error."""
+    recs, summary, _ = _grade(tmp_path, "escape", {"sleeper": [H.DOUBLE_FORK_SLEEPER]},
+                              workers=1, process_world=False)
+    rec = recs["sleeper"]
+    assert rec.internal_error and summary.internal_errors == ["sleeper"]
+    assert any("outlived its grading and were killed" in m for m in rec.messages), rec.messages
+    assert rec.status == "graded" and _scores(rec) == FULL
+    assert leftovers(set(summary.sandbox_uids)) == []
