@@ -1,42 +1,100 @@
-"""``labkit fetch``: download the full profile's CIFAR-10 and the published VGG checkpoint.
+"""The full profile's files: CIFAR-10 and the published VGG checkpoint, downloaded and verified.
 
-Downloads go to a ``.part`` file and are renamed only after their checksum (CIFAR-10: the md5
-published with the dataset, the one torchvision checks) or structure (checkpoint: a
-loadable lab VGG with 9,228,362 parameters) is verified, so an interrupted or corrupt download
-never leaves a file that looks complete. No checksum of the checkpoint is published; its
-sha256 is recorded next to it on the first fetch (``.sha256``) and checked on later fetches, and
-a course can pin one with ``--checkpoint-sha256``.
+Downloads go to a ``.part`` file and are renamed only after they verify, so an interrupted or
+corrupt download never leaves a file that looks complete. CIFAR-10 is checked against the md5
+published with the dataset (the one torchvision checks). The published checkpoint is checked
+against a pinned sha256 and size (:data:`PUBLISHED_SHA256`, :data:`PUBLISHED_SIZE`; they come
+from a third-party Git LFS copy of the file until a machine with internet confirms them, see
+BENCHMARKS.md); a course can pin another file with ``labkit fetch --checkpoint-sha256`` or
+``LABKIT_CHECKPOINT_SHA256``.
+
+Every failure is one of four kinds, each with its own exception and a message that says what
+to do: :class:`NotDownloadedError` (offline, unreachable, HTTP error), :class:`CertificateError`
+(HTTPS certificate could not be verified), :class:`CorruptFileError` (truncated or unreadable),
+:class:`NotPublishedError` (a valid checkpoint, but not the published file). Nothing here
+retries or deletes a file it did not download, so no failure can loop.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import ssl
 import tarfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
+from .profiles import SELF_TRAINED_NAME
 
-__all__ = ["CIFAR10_URL", "CIFAR10_MD5", "CHECKPOINT_URL", "FetchError", "download", "fetch_cifar10", "fetch_checkpoint"]
+if TYPE_CHECKING:
+    from .profiles import Profile
+
+__all__ = [
+    "CIFAR10_URL", "CIFAR10_MD5", "CHECKPOINT_URL", "PUBLISHED_SHA256", "PUBLISHED_SIZE",
+    "FetchError", "NotDownloadedError", "CertificateError", "CorruptFileError", "NotPublishedError",
+    "Fetched", "FullFiles", "download", "fetch_cifar10", "fetch_checkpoint", "verify_published",
+    "ensure_full_profile", "safe_extractall",
+]
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CHECKPOINT_URL = "https://hanlab18.mit.edu/files/course/labs/vgg.cifar.pretrained.pth"
+# From a public Git LFS pointer to a copy of vgg.cifar.pretrained.pth (third party; see module doc).
+PUBLISHED_SHA256 = "6b4aff21d828395aded52a8f2d3144ceda75d645eb9f57ea38e025ca28ded21a"
+PUBLISHED_SIZE = 36_951_439  # bytes
 FULL_VGG_PARAMETERS = 9_228_362
+SHA256_ENV = "LABKIT_CHECKPOINT_SHA256"  # a course's own pin (any size)
 
 
 class FetchError(RuntimeError):
-    """A download failed or its file did not verify; the message says what to do."""
+    """A download failed or a file did not verify; the message says what to do."""
+
+
+class NotDownloadedError(FetchError):
+    """The file could not be downloaded: offline, host unreachable, HTTP error, timeout."""
+
+
+class CertificateError(NotDownloadedError):
+    """The server's HTTPS certificate could not be verified (missing CA certificates, a proxy)."""
+
+
+class CorruptFileError(FetchError):
+    """A file is truncated or unreadable (not a torch checkpoint / not the archive)."""
+
+
+class NotPublishedError(FetchError):
+    """A readable checkpoint that is not the published file (another sha256 or size)."""
 
 
 @dataclass(frozen=True)
 class Fetched:
     path: Path
     downloaded: bool  # False when a verified file was already there
+
+
+@dataclass(frozen=True)
+class FullFiles:
+    """What :func:`ensure_full_profile` found or fetched.
+
+    Attributes:
+        data: the ``cifar-10-batches-py`` folder, or None when CIFAR-10 is missing (not downloaded).
+        checkpoint: the checkpoint the profile uses, or None when missing.
+        kind: "published" (verified against the pin), "self-trained" (made by
+            ``labkit train --profile full``), "unverified" (at the published path but not the
+            published file: a warning was given) or "missing".
+        done: one line per thing done or found, as printed with ``verbose``.
+    """
+
+    data: Path | None
+    checkpoint: Path | None
+    kind: str
+    done: tuple[str, ...] = field(default=())
 
 
 def _digest(path: Path, algorithm: str) -> str:
@@ -47,35 +105,76 @@ def _digest(path: Path, algorithm: str) -> str:
     return h.hexdigest()
 
 
+def _is_certificate_failure(error: BaseException) -> bool:
+    reason = getattr(error, "reason", error)
+    return isinstance(reason, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(error)
+
+
 def download(url: str, dest: Path, *, md5: str | None = None, timeout: float = 30.0,
              verbose: bool = True) -> Path:
-    """Download ``url`` to ``dest`` atomically, checking ``md5`` when given.
+    """Download ``url`` to ``dest`` atomically (progress bar with ``verbose``), checking ``md5``.
 
     Raises:
-        FetchError: offline/unreachable, HTTP error, or checksum mismatch (nothing is left at ``dest``).
+        CertificateError: HTTPS certificate not verified.
+        NotDownloadedError: offline, unreachable, HTTP error or timeout.
+        CorruptFileError: the md5 differs.
+        Nothing is left at ``dest`` after a failure.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False,
-                      disable=not verbose) as bar:
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}",
+                      leave=False, disable=not verbose) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
                     bar.update(len(block))
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         part.unlink(missing_ok=True)
-        raise FetchError(
-            f"could not download {url} ({e}). If this machine is offline, download it elsewhere "
-            f"and copy it to {dest}, or use the tiny profile (LABKIT_PROFILE=tiny), which needs "
-            "no download."
-        ) from e
+        by_hand = f"download it in a browser and copy it to {dest}, or use the tiny profile " \
+                  "(LABKIT_PROFILE=tiny), which needs no download"
+        if _is_certificate_failure(e):
+            raise CertificateError(
+                f"could not verify the certificate of {url} ({getattr(e, 'reason', e)}): this "
+                "Python's CA certificates are missing or out of date, or a proxy intercepts "
+                "HTTPS. Update them (`pip install --upgrade certifi`; on macOS run Python's "
+                f"'Install Certificates.command'), or {by_hand}.") from e
+        what = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else str(e)
+        raise NotDownloadedError(
+            f"not downloaded: could not download {url} ({what}). If this machine is offline, "
+            f"{by_hand}.") from e
     if md5 is not None and (got := _digest(part, "md5")) != md5:
+        size = part.stat().st_size
         part.unlink(missing_ok=True)
-        raise FetchError(f"{url} arrived corrupt (md5 {got}, expected {md5}); run `labkit fetch` again")
+        raise CorruptFileError(f"{url} arrived corrupt ({size:,} bytes, md5 {got}, expected {md5}); "
+                               "run `labkit fetch` again")
     part.replace(dest)
     return dest
+
+
+def safe_extractall(tar: tarfile.TarFile, dest: Path) -> None:
+    """``tar.extractall(dest)`` refusing links, devices, absolute paths and ``..``.
+
+    Uses ``filter="data"`` where Python has it (3.11.4+, 3.12+); on older Pythons the same
+    rules are checked member by member first.
+
+    Raises:
+        CorruptFileError: a member that the data filter would refuse (nothing is extracted).
+    """
+    if hasattr(tarfile, "data_filter"):
+        try:
+            tar.extractall(dest, filter="data")
+        except tarfile.FilterError as e:
+            raise CorruptFileError(f"{tar.name}: refusing to extract ({e})") from e
+        return
+    root = Path(dest).resolve()
+    for m in tar.getmembers():
+        target = (root / m.name).resolve()
+        if not (m.isfile() or m.isdir()) or os.path.isabs(m.name) or not target.is_relative_to(root):
+            raise CorruptFileError(f"{tar.name}: refusing to extract {m.name!r} (not a plain file "
+                                   f"or folder inside {dest})")
+    tar.extractall(dest)  # noqa: S202 - every member checked above
 
 
 def fetch_cifar10(root: Path, *, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5,
@@ -84,7 +183,12 @@ def fetch_cifar10(root: Path, *, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5,
 
     An archive already in ``root`` (copied there by hand) is verified and extracted without
     downloading. Extraction goes to a temporary folder renamed at the end.
+
+    Raises:
+        NotDownloadedError, CertificateError, CorruptFileError: see :func:`download`; also an
+            archive copied by hand whose md5 differs.
     """
+    root = Path(root)
     batches = root / "cifar-10-batches-py"
     if batches.is_dir():
         return Fetched(batches, downloaded=False)
@@ -92,50 +196,169 @@ def fetch_cifar10(root: Path, *, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5,
     downloaded = False
     if archive.is_file():
         if _digest(archive, "md5") != md5:
-            raise FetchError(f"{archive} is not the CIFAR-10 archive (md5 differs): delete it and run `labkit fetch`")
+            raise CorruptFileError(f"{archive} is corrupt or not the CIFAR-10 archive (md5 differs): "
+                                   "delete it and run `labkit fetch`")
     else:
         download(url, archive, md5=md5, verbose=verbose)
         downloaded = True
     tmp = root / ".extract.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(tmp, filter="data")
+        safe_extractall(tar, tmp)
     (tmp / "cifar-10-batches-py").replace(batches)
     shutil.rmtree(tmp, ignore_errors=True)
     return Fetched(batches, downloaded)
 
 
-def _verify_checkpoint(path: Path, sha256: str | None) -> str:
+def _pin(sha256: str | None) -> tuple[str, int | None]:
+    """The sha256 to check and the size (only known for the published file)."""
+    pinned = sha256 or os.environ.get(SHA256_ENV)
+    if pinned and pinned.lower() != PUBLISHED_SHA256:
+        return pinned.lower(), None
+    return PUBLISHED_SHA256, PUBLISHED_SIZE
+
+
+def _describe_mismatch(path: Path, size: int, digest: str) -> tuple[type[FetchError], str]:
+    """Corrupt (unreadable) or not published (a readable checkpoint)? And a description."""
     from .metrics import get_num_parameters
     from .models import CheckpointError, load_checkpoint
 
-    digest = _digest(path, "sha256")
-    if sha256 is not None and digest != sha256.lower():
-        raise FetchError(f"{path} has sha256 {digest}, expected {sha256}")
     try:
-        model = load_checkpoint(path)
-    except CheckpointError as e:
-        raise FetchError(f"downloaded checkpoint does not verify: {e}") from e
-    if (n := get_num_parameters(model)) != FULL_VGG_PARAMETERS:
-        raise FetchError(f"{path} holds a VGG with {n:,} parameters, not the lab's {FULL_VGG_PARAMETERS:,}")
-    return digest
+        model = load_checkpoint(path, trusted=False)
+    except (CheckpointError, OSError) as e:
+        return CorruptFileError, f"it is corrupt: {size:,} bytes that do not load ({str(e).splitlines()[0]})"
+    n = get_num_parameters(model)
+    what = "the lab's VGG" if n == FULL_VGG_PARAMETERS else f"a VGG with {n:,} parameters"
+    return NotPublishedError, f"it is not the published file: a readable checkpoint of {what}, " \
+                              f"but {size:,} bytes with sha256 {digest}"
+
+
+def verify_published(path: Path, sha256: str | None = None) -> str:
+    """Check that ``path`` is the published checkpoint (pinned sha256 and size); return its sha256.
+
+    Args:
+        path: the file.
+        sha256: another file to pin (a course's own); default: ``LABKIT_CHECKPOINT_SHA256``,
+            else the published file's.
+
+    Raises:
+        CorruptFileError: the file does not load (truncated, an HTML error page ...).
+        NotPublishedError: it loads but is another file (e.g. a self-trained model).
+    """
+    want, size_wanted = _pin(sha256)
+    size = path.stat().st_size
+    digest = _digest(path, "sha256")
+    if digest == want and (size_wanted is None or size == size_wanted):
+        return digest
+    kind, why = _describe_mismatch(path, size, digest)
+    if kind is CorruptFileError and size_wanted is not None and size < size_wanted:
+        why += f"; {size:,} of {size_wanted:,} bytes: truncated"
+    expected = f"sha256 {want}" + (f", {size_wanted:,} bytes" if size_wanted else "")
+    raise kind(f"{path}: {why}; the pinned file has {expected}")
 
 
 def fetch_checkpoint(dest: Path, *, url: str = CHECKPOINT_URL, sha256: str | None = None,
                      verbose: bool = True) -> Fetched:
-    """Make sure the published dense checkpoint is at ``dest`` and verifies (see module doc)."""
-    record = dest.with_name(dest.name + ".sha256")
-    pinned = sha256 or (record.read_text().split()[0] if record.is_file() else None)
+    """Make sure the published dense checkpoint is at ``dest`` and verifies (see module doc).
+
+    A file already at ``dest`` is verified, never deleted or downloaded again: when it is not
+    the published file, the error says what to do with it. A download that does not verify is
+    deleted and reported (one attempt; nothing loops).
+
+    Raises:
+        NotDownloadedError, CertificateError: the download failed.
+        CorruptFileError, NotPublishedError: the file (there or downloaded) did not verify.
+    """
+    dest = Path(dest)
     if dest.is_file():
-        _verify_checkpoint(dest, pinned)
+        try:
+            verify_published(dest, sha256)
+        except NotPublishedError as e:
+            raise NotPublishedError(
+                f"{e}. If you trained it, move it to {dest.with_name(SELF_TRAINED_NAME)} (where "
+                f"`labkit train --profile full` saves); otherwise delete it and run `labkit fetch` "
+                f"again. A course that publishes another file pins it with --checkpoint-sha256 or "
+                f"{SHA256_ENV}.") from None
+        except CorruptFileError as e:
+            raise CorruptFileError(f"{e}. Delete it and run `labkit fetch` again.") from None
         return Fetched(dest, downloaded=False)
     part = dest.with_name(dest.name + ".download")
     download(url, part, verbose=verbose)
     try:
-        digest = _verify_checkpoint(part, pinned)
-    except FetchError:
+        verify_published(part, sha256)
+    except NotPublishedError as e:
         part.unlink(missing_ok=True)
-        raise
+        raise NotPublishedError(
+            f"the file downloaded from {url} is not the published checkpoint ({e}); it was "
+            f"deleted. If the course republished it and you trust the source, pin its sha256: "
+            f"`labkit fetch --checkpoint-sha256 <sha256>` (or {SHA256_ENV})") from None
+    except CorruptFileError as e:
+        part.unlink(missing_ok=True)
+        raise CorruptFileError(f"the file downloaded from {url} arrived corrupt ({e}); it was "
+                               "deleted: run `labkit fetch` again") from None
     part.replace(dest)
-    record.write_text(f"{digest}  {dest.name}\n")
     return Fetched(dest, downloaded=True)
+
+
+def _say(done: list[str], line: str, verbose: bool) -> None:
+    done.append(line)
+    if verbose:
+        print(line)
+
+
+def ensure_full_profile(profile: Profile, *, download: bool, verbose: bool,
+                        sha256: str | None = None) -> FullFiles:
+    """Make the full profile's files ready as far as allowed; say what was found and done.
+
+    * CIFAR-10: used when extracted; else extracted from an archive copied by hand (md5
+      checked); else, with ``download``, downloaded with a progress bar.
+    * The checkpoint: the published file at ``profile.published_checkpoint`` is verified
+      (pinned sha256 + size); a self-trained one (``profile.trained_checkpoint``) is used as
+      such when the published one is absent; with ``download`` and neither present, the
+      published one is downloaded. A file at the published path that is a readable checkpoint
+      but not the published file is used with a warning (kind "unverified").
+
+    Without ``download``, missing files are reported in the result (kind "missing", data None),
+    not raised: the caller (:func:`labkit.prepare.prepare`) says what to run.
+
+    Raises:
+        NotDownloadedError, CertificateError: a needed download failed.
+        CorruptFileError: a file there (or downloaded) is truncated or unreadable.
+        NotPublishedError: only for a download that is not the published file.
+    """
+    import warnings
+
+    done: list[str] = []
+    batches = Path(profile.data_root) / "cifar-10-batches-py"
+    archive = Path(profile.data_root) / "cifar-10-python.tar.gz"
+    data: Path | None = batches if batches.is_dir() else None
+    if data is None and (download or archive.is_file()):
+        got = fetch_cifar10(profile.data_root, url=CIFAR10_URL, md5=CIFAR10_MD5, verbose=verbose)
+        data = got.path
+        _say(done, f"CIFAR-10: {'downloaded to' if got.downloaded else 'extracted in'} {data}", verbose)
+
+    published = Path(profile.published_checkpoint or profile.checkpoint)
+    trained = Path(profile.trained_checkpoint or published)
+    if published.is_file():
+        try:
+            verify_published(published, sha256)
+            return FullFiles(data, published, "published", tuple(done))
+        except NotPublishedError as e:
+            warnings.warn(
+                f"{e}. It is used, but the lab's numbers (92.95% dense accuracy) may differ. If "
+                f"you trained it, move it to {trained} (where `labkit train --profile full` "
+                "saves); to get the published file, delete it and run `labkit fetch`.",
+                RuntimeWarning, stacklevel=2)
+            _say(done, f"checkpoint: {published} is NOT the published file (unverified)", verbose)
+            return FullFiles(data, published, "unverified", tuple(done))
+        except CorruptFileError as e:
+            raise CorruptFileError(f"{e}. Delete it and run `labkit fetch` again.") from None
+    if trained.is_file() and trained != published:
+        _say(done, f"checkpoint: {trained}, trained by `labkit train --profile full` (not the "
+                   "published one; `labkit fetch` downloads that)", verbose)
+        return FullFiles(data, trained, "self-trained", tuple(done))
+    if download:
+        fetch_checkpoint(published, url=CHECKPOINT_URL, sha256=sha256, verbose=verbose)
+        _say(done, f"checkpoint: downloaded the published one to {published} (sha256 verified)", verbose)
+        return FullFiles(data, published, "published", tuple(done))
+    return FullFiles(data, None, "missing", tuple(done))

@@ -1,13 +1,21 @@
 """The two profiles: ``full`` (the lab as published) and ``tiny`` (offline CPU default).
 
 Choice, first match wins: under nbgrader (``NBGRADER_EXECUTION`` set) always ``tiny``; the
-``profile`` argument; ``LABKIT_PROFILE``; ``full`` when CIFAR-10, the published checkpoint and
-a GPU are all present; otherwise ``tiny``.
+``profile`` argument; ``LABKIT_PROFILE``; ``full`` when CIFAR-10, a full checkpoint (the
+published one, else a self-trained one) and a GPU are all present; otherwise ``tiny``.
+:func:`choose_profile` (the notebook's ``lk.setup()``) goes one step further, as the original
+lab does on Colab: on a GPU with the files missing it downloads them, and falls back to
+``tiny`` (saying why) when it cannot.
+
+The full profile's checkpoints are told apart by name: the published one is
+``vgg.cifar.pretrained.pth`` (verified by sha256, see :mod:`labkit.fetch`); one trained here by
+``labkit train --profile full`` is ``vgg.cifar.selftrained.pth`` and is reported as such.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +23,12 @@ import torch
 
 from .runtime import data_dir, is_autograding
 
-__all__ = ["Profile", "resolve_profile", "PROFILES"]
+__all__ = ["Profile", "resolve_profile", "choose_profile", "PROFILES"]
 
 PROFILES = ("full", "tiny")
 TINY_WIDTH = 0.125  # conv widths 8/16/32/32/64/64/64/64
+PUBLISHED_NAME = "vgg.cifar.pretrained.pth"  # the lab's published checkpoint (labkit fetch)
+SELF_TRAINED_NAME = "vgg.cifar.selftrained.pth"  # labkit train --profile full
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,10 @@ class Profile:
             ``cifar-10-batches-py/``.
         checkpoint: the dense reference checkpoint (``{'state_dict': ...}``).
         reason: why this profile was chosen (printed when a session starts).
+        published_checkpoint: full profile: where the published checkpoint goes (``labkit
+            fetch``); None for tiny.
+        trained_checkpoint: where ``labkit train`` saves this profile's model (full: its own
+            name, never the published one's); None = ``checkpoint``.
     """
 
     name: str
@@ -39,18 +53,47 @@ class Profile:
     data_root: Path
     checkpoint: Path
     reason: str = ""
+    published_checkpoint: Path | None = None
+    trained_checkpoint: Path | None = None
+
+    @property
+    def checkpoint_kind(self) -> str:
+        """Full profile: "published" or "self-trained" (by the file's name); tiny: "tiny"."""
+        if self.name != "full":
+            return "tiny"
+        return "self-trained" if self.checkpoint == self.trained_checkpoint else "published"
 
     def describe(self) -> str:
         """One line for users: which profile, why, and where its files are."""
+        kind = {"published": " (the published one)",
+                "self-trained": " (self-trained by `labkit train --profile full`, not the published one)",
+                }.get(self.checkpoint_kind, "")
+        if self.name == "full" and not self.checkpoint.is_file():
+            kind = " (missing: `labkit fetch` downloads the published one)"
         return (
             f"labkit profile '{self.name}' ({self.reason}); data: {self.data_root}, "
-            f"checkpoint: {self.checkpoint}"
+            f"checkpoint: {self.checkpoint}{kind}"
         )
 
 
 def _full(reason: str) -> Profile:
+    """The full profile; its checkpoint is the published one, else a self-trained one if present."""
     root = data_dir()
-    return Profile("full", 1.0, root / "cifar10", root / "vgg.cifar.pretrained.pth", reason)
+    published, trained = root / PUBLISHED_NAME, root / SELF_TRAINED_NAME
+    checkpoint = trained if trained.is_file() and not published.is_file() else published
+    return Profile("full", 1.0, root / "cifar10", checkpoint, reason, published, trained)
+
+
+def _warn_cpu(profile: Profile) -> Profile:
+    """Warn when the full profile runs without a GPU (slow; the scan's memory is bounded)."""
+    if profile.name == "full" and not torch.cuda.is_available():
+        warnings.warn(
+            "the full profile on a CPU: the lab's VGG on 10,000 test images is slow here (the "
+            "sensitivity scan takes tens of minutes, training hours); the scan keeps to a memory "
+            "budget. Use a GPU, or the tiny profile (LABKIT_PROFILE=tiny), made for CPUs.",
+            RuntimeWarning, stacklevel=3)
+        return Profile(**{**profile.__dict__, "reason": profile.reason + "; no GPU: slow on a CPU"})
+    return profile
 
 
 def _tiny(reason: str) -> Profile:
@@ -70,12 +113,42 @@ def resolve_profile(profile: str | None = None) -> Profile:
         if name:
             if name not in PROFILES:
                 raise ValueError(f"unknown profile {name!r} from {source}: use one of {PROFILES}")
-            return (_full if name == "full" else _tiny)(f"chosen by {source}")
+            return _warn_cpu((_full if name == "full" else _tiny)(f"chosen by {source}"))
     full = _full("")
     have_data = (full.data_root / "cifar-10-batches-py").is_dir()
     have_ckpt = full.checkpoint.is_file()
     if have_data and have_ckpt and torch.cuda.is_available():
-        return _full("CIFAR-10, the published checkpoint and a GPU are present")
+        return _full(f"CIFAR-10, the {full.checkpoint_kind} checkpoint and a GPU are present")
     missing = [w for w, ok in (("CIFAR-10", have_data), ("the checkpoint", have_ckpt),
                                ("a GPU", torch.cuda.is_available())) if not ok]
     return _tiny("default: " + ", ".join(missing) + " missing")
+
+
+def choose_profile(profile: str | None = None, *, download: bool = True, verbose: bool = True) -> Profile:
+    """The profile for a notebook session: :func:`resolve_profile`, and on a GPU the full one.
+
+    As the original lab does on Colab: when the choice is automatic (no argument, no
+    ``LABKIT_PROFILE``, not grading) and a GPU is present but CIFAR-10 or the checkpoint is
+    missing, download them (``download``; progress bars) and use the full profile. When that
+    fails (offline, a certificate problem ...) the tiny profile is used, and its ``reason`` says
+    what failed and what to run. Without a GPU nothing is downloaded (tiny, as before).
+
+    Returns:
+        The chosen :class:`Profile`; ``profile.reason`` says why.
+    """
+    chosen = resolve_profile(profile)
+    automatic = not profile and not os.environ.get("LABKIT_PROFILE") and not is_autograding()
+    if chosen.name == "full" or not automatic or not torch.cuda.is_available() or not download:
+        return chosen
+    from .fetch import FetchError, ensure_full_profile
+
+    if verbose:
+        print("a GPU is present: fetching CIFAR-10 and the published checkpoint for the full "
+              "profile, as the original lab does (once; about 200 MB)")
+    try:
+        ensure_full_profile(_full(""), download=True, verbose=verbose)
+    except (FetchError, OSError) as e:
+        first = str(e).splitlines()[0]
+        return _tiny(f"a GPU is present, but the full profile's files could not be fetched "
+                     f"({type(e).__name__}: {first}); run `labkit fetch` to retry")
+    return _full("a GPU is present; CIFAR-10 and the checkpoint were fetched")

@@ -23,7 +23,7 @@ from .profiles import Profile, resolve_profile
 from .runtime import get_device, seed_everything, training_precision, training_precision_name
 from .training import evaluate
 
-__all__ = ["Recipe", "RECIPES", "train_reference", "ensure_reference"]
+__all__ = ["Recipe", "RECIPES", "train_reference", "ensure_reference", "slow_training_warning"]
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,19 @@ def train_reference(
     return model, accuracy
 
 
+def slow_training_warning(profile: Profile | str | None = None,
+                          device: torch.device | str | None = None) -> str | None:
+    """Why training ``profile`` on ``device`` (default: :func:`get_device`) needs a confirmation,
+    or None: the full profile's recipe without a GPU takes many hours."""
+    profile = _as_profile(profile)
+    device = torch.device(device) if device is not None else get_device()
+    if profile.name != "full" or device.type == "cuda":
+        return None
+    return (f"training the full VGG ({RECIPES['full'].epochs} epochs on 50,000 images) without a "
+            f"GPU ({device.type}) takes many hours (about 3 min on an H100); train it on a GPU, "
+            "or run `labkit fetch` to download the published checkpoint")
+
+
 def ensure_reference(
     profile: Profile | str | None = None,
     *,
@@ -149,27 +162,32 @@ def ensure_reference(
     force: bool = False,
     verbose: bool = True,
 ) -> Path:
-    """Return the profile's checkpoint path, training and saving it first if missing.
+    """Return the path of the profile's trained checkpoint, training and saving it first if missing.
 
     For the tiny profile the generated dataset is written first when missing.
 
-    The checkpoint (``profile.checkpoint``) stores ``state_dict`` plus ``accuracy``, ``seed``,
-    ``epochs`` and ``profile``. An existing checkpoint is reused unless ``force``.
+    The model is saved to ``profile.trained_checkpoint``: for the full profile its own name,
+    ``vgg.cifar.selftrained.pth``, never the published checkpoint's (which ``labkit fetch``
+    verifies by sha256); the profile then reports it as self-trained. The file stores
+    ``state_dict`` plus ``accuracy``, ``seed``, ``epochs`` and ``profile``. An existing one is
+    reused unless ``force``.
     """
     profile = _as_profile(profile)
     if profile.name == "tiny":
         ensure_data(profile, verbose=verbose)  # cheap when present; the checkpoint needs it
-    if profile.checkpoint.is_file() and not force:
+    target = profile.trained_checkpoint or profile.checkpoint
+    if target.is_file() and not force:
         if verbose:
-            info = torch.load(profile.checkpoint, map_location="cpu", weights_only=True)
+            info = torch.load(target, map_location="cpu", weights_only=True)
             acc = f", test accuracy={info['accuracy']:.2%}" if "accuracy" in info else ""
-            print(f"reusing {profile.checkpoint}{acc} (pass force=True / --force to retrain)")
-        return profile.checkpoint
+            print(f"reusing {target}{acc} (pass force=True / --force to retrain)")
+        return target
     epochs = RECIPES[profile.name].epochs if epochs is None else epochs
     model, accuracy = train_reference(profile, epochs=epochs, seed=seed, verbose=verbose)
-    save_checkpoint(model, profile.checkpoint, accuracy=accuracy, seed=seed, epochs=epochs,
+    save_checkpoint(model, target, accuracy=accuracy, seed=seed, epochs=epochs,
                     profile=profile.name)
     if verbose:
-        print(f"saved {profile.checkpoint}")
-    return profile.checkpoint
-
+        kind = " (self-trained: the full profile uses it when the published one is absent)" \
+            if target != profile.published_checkpoint and profile.name == "full" else ""
+        print(f"saved {target}{kind}")
+    return target

@@ -90,3 +90,34 @@ def test_tiny_reference_is_learnable_not_trivial_and_prunable(tiny_checkpoint: l
         with torch.no_grad():
             weight.copy_(original)
     assert max(drops.values()) >= 0.10, drops
+
+
+@pytest.mark.slow
+def test_a_self_trained_full_model_gets_its_own_name(data_env: Path, monkeypatch, capsys) -> None:
+    """`labkit train --profile full` must not write the published checkpoint's file name: fetch
+    verifies that one by sha256, and the profile reports which of the two it uses."""
+    from labkit import reference
+
+    profile = lk.resolve_profile("full")
+    lk.write_tiny_cifar(profile.data_root, n_train=20, n_test=10)
+    monkeypatch.setitem(reference.RECIPES, "full", lk.Recipe(epochs=1, batch_size=8, lr=0.05))
+    path = lk.ensure_reference(profile, verbose=True)
+    assert path.name == "vgg.cifar.selftrained.pth" and path.is_file()
+    assert not (path.parent / "vgg.cifar.pretrained.pth").exists()
+    assert "self-trained" in capsys.readouterr().out
+    again = lk.resolve_profile("full")
+    assert again.checkpoint == path and again.checkpoint_kind == "self-trained"
+    assert "not the published one" in again.describe()
+
+
+def test_training_the_full_profile_on_a_cpu_asks_for_yes(data_env: Path, monkeypatch, capsys) -> None:
+    from labkit import reference
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    started: list[object] = []
+    monkeypatch.setattr(reference, "train_reference", lambda *a, **k: started.append(a) or (None, 0.0))
+    assert cli_main(["train", "--profile", "full"]) == 2
+    err = capsys.readouterr().err
+    assert "many hours" in err and "--yes" in err and started == []
+    assert lk.slow_training_warning("full", device="cuda") is None
+    assert lk.slow_training_warning("tiny", device="cpu") is None

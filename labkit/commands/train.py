@@ -7,7 +7,7 @@ import sys
 
 from labkit.data import DataNotFoundError
 from labkit.profiles import PROFILES, resolve_profile
-from labkit.reference import ensure_reference
+from labkit.reference import ensure_reference, slow_training_warning
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--force", action="store_true",
                         help="retrain even if the checkpoint exists")
+    parser.add_argument("--yes", action="store_true",
+                        help="full profile without a GPU: start the many-hour training anyway")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +27,9 @@ def run(args: argparse.Namespace) -> int:
     profile = resolve_profile(args.profile)
     print(profile.describe())
     try:
+        if (slow := slow_training_warning(profile)) and not args.yes:
+            print(f"labkit train: {slow}. Pass --yes to start anyway.", file=sys.stderr)
+            return 2
         ensure_reference(profile, epochs=args.epochs, seed=args.seed, force=args.force)
     except DataNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
