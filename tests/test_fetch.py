@@ -333,3 +333,13 @@ def test_on_a_gpu_offline_setup_says_why_it_chose_tiny(data_env, monkeypatch, co
 def test_without_a_gpu_nothing_is_downloaded(data_env, count_downloads):
     chosen = lk.choose_profile(verbose=False)
     assert chosen.name == "tiny" and count_downloads == []
+
+
+def test_the_fetch_verb_targets_the_published_name_even_with_a_self_trained_model(data_env, sources, capsys):
+    from labkit.cli import main as cli_main
+
+    profile = lk.profiles._full("")
+    save_checkpoint(lk.VGG(0.125), profile.trained_checkpoint)
+    assert cli_main(["fetch", "--what", "checkpoint"]) == 0
+    assert "sha256 verified" in capsys.readouterr().out
+    assert profile.published_checkpoint.is_file() and profile.trained_checkpoint.is_file()

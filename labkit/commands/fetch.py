@@ -13,7 +13,8 @@ from labkit.profiles import resolve_profile
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``labkit fetch``."""
     parser.add_argument("--what", choices=["all", "data", "checkpoint"], default="all")
-    parser.add_argument("--checkpoint-sha256", default=None, help="pin the checkpoint's sha256")
+    parser.add_argument("--checkpoint-sha256", default=None,
+                        help="pin another checkpoint's sha256 (default: the published file's)")
     parser.add_argument("--cifar-url", default=CIFAR10_URL, help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint-url", default=CHECKPOINT_URL, help=argparse.SUPPRESS)
 
@@ -26,8 +27,10 @@ def run(args: argparse.Namespace) -> int:
             got = fetch_cifar10(profile.data_root, url=args.cifar_url)
             print(f"CIFAR-10: {got.path} ({'downloaded' if got.downloaded else 'already there'})")
         if args.what in ("all", "checkpoint"):
-            got = fetch_checkpoint(profile.checkpoint, url=args.checkpoint_url, sha256=args.checkpoint_sha256)
-            print(f"checkpoint: {got.path} ({'downloaded' if got.downloaded else 'already there'}, verified)")
+            got = fetch_checkpoint(profile.published_checkpoint, url=args.checkpoint_url,
+                                   sha256=args.checkpoint_sha256)
+            print(f"checkpoint: {got.path} ({'downloaded' if got.downloaded else 'already there'}, "
+                  "sha256 verified: the published file)")
     except FetchError as e:
         print(f"labkit fetch: {e}", file=sys.stderr)
         return 1
