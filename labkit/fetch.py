@@ -26,20 +26,18 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import torch
 from tqdm.auto import tqdm
 
-from .profiles import SELF_TRAINED_NAME
-
-if TYPE_CHECKING:
-    from .profiles import Profile
+from .profiles import SELF_TRAINED_NAME, Profile, _full, _tiny, resolve_profile
+from .runtime import is_autograding
 
 __all__ = [
     "CIFAR10_URL", "CIFAR10_MD5", "CHECKPOINT_URL", "PUBLISHED_SHA256", "PUBLISHED_SIZE",
     "FetchError", "NotDownloadedError", "CertificateError", "CorruptFileError", "NotPublishedError",
     "Fetched", "FullFiles", "download", "fetch_cifar10", "fetch_checkpoint", "verify_published",
-    "ensure_full_profile", "safe_extractall",
+    "ensure_full_profile", "choose_profile", "safe_extractall",
 ]
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -362,3 +360,31 @@ def ensure_full_profile(profile: Profile, *, download: bool, verbose: bool,
         _say(done, f"checkpoint: downloaded the published one to {published} (sha256 verified)", verbose)
         return FullFiles(data, published, "published", tuple(done))
     return FullFiles(data, None, "missing", tuple(done))
+
+
+def choose_profile(profile: str | None = None, *, download: bool = True, verbose: bool = True) -> Profile:
+    """The profile for a notebook session: :func:`~labkit.profiles.resolve_profile`, and on a GPU the full one.
+
+    As the original lab does on Colab: when the choice is automatic (no argument, no
+    ``LABKIT_PROFILE``, not grading) and a GPU is present but CIFAR-10 or the checkpoint is
+    missing, download them (``download``; progress bars) and use the full profile. When that
+    fails (offline, a certificate problem ...) the tiny profile is used, and its ``reason`` says
+    what failed and what to run. Without a GPU nothing is downloaded (tiny, as before).
+
+    Returns:
+        The chosen :class:`Profile`; ``profile.reason`` says why.
+    """
+    chosen = resolve_profile(profile)
+    automatic = not profile and not os.environ.get("LABKIT_PROFILE") and not is_autograding()
+    if chosen.name == "full" or not automatic or not torch.cuda.is_available() or not download:
+        return chosen
+    if verbose:
+        print("a GPU is present: fetching CIFAR-10 and the published checkpoint for the full "
+              "profile, as the original lab does (once; about 200 MB)")
+    try:
+        ensure_full_profile(_full(""), download=True, verbose=verbose)
+    except (FetchError, OSError) as e:
+        first = str(e).splitlines()[0]
+        return _tiny(f"a GPU is present, but the full profile's files could not be fetched "
+                     f"({type(e).__name__}: {first}); run `labkit fetch` to retry")
+    return _full("a GPU is present; CIFAR-10 and the checkpoint were fetched")

@@ -3,7 +3,7 @@
 Choice, first match wins: under nbgrader (``NBGRADER_EXECUTION`` set) always ``tiny``; the
 ``profile`` argument; ``LABKIT_PROFILE``; ``full`` when CIFAR-10, a full checkpoint (the
 published one, else a self-trained one) and a GPU are all present; otherwise ``tiny``.
-:func:`choose_profile` (the notebook's ``lk.setup()``) goes one step further, as the original
+:func:`labkit.fetch.choose_profile` (the notebook's ``lk.setup()``) goes one step further, as the original
 lab does on Colab: on a GPU with the files missing it downloads them, and falls back to
 ``tiny`` (saying why) when it cannot.
 
@@ -23,7 +23,7 @@ import torch
 
 from .runtime import data_dir, is_autograding
 
-__all__ = ["Profile", "resolve_profile", "choose_profile", "PROFILES"]
+__all__ = ["Profile", "resolve_profile", "PROFILES"]
 
 PROFILES = ("full", "tiny")
 TINY_WIDTH = 0.125  # conv widths 8/16/32/32/64/64/64/64
@@ -123,32 +123,3 @@ def resolve_profile(profile: str | None = None) -> Profile:
                                ("a GPU", torch.cuda.is_available())) if not ok]
     return _tiny("default: " + ", ".join(missing) + " missing")
 
-
-def choose_profile(profile: str | None = None, *, download: bool = True, verbose: bool = True) -> Profile:
-    """The profile for a notebook session: :func:`resolve_profile`, and on a GPU the full one.
-
-    As the original lab does on Colab: when the choice is automatic (no argument, no
-    ``LABKIT_PROFILE``, not grading) and a GPU is present but CIFAR-10 or the checkpoint is
-    missing, download them (``download``; progress bars) and use the full profile. When that
-    fails (offline, a certificate problem ...) the tiny profile is used, and its ``reason`` says
-    what failed and what to run. Without a GPU nothing is downloaded (tiny, as before).
-
-    Returns:
-        The chosen :class:`Profile`; ``profile.reason`` says why.
-    """
-    chosen = resolve_profile(profile)
-    automatic = not profile and not os.environ.get("LABKIT_PROFILE") and not is_autograding()
-    if chosen.name == "full" or not automatic or not torch.cuda.is_available() or not download:
-        return chosen
-    from .fetch import FetchError, ensure_full_profile
-
-    if verbose:
-        print("a GPU is present: fetching CIFAR-10 and the published checkpoint for the full "
-              "profile, as the original lab does (once; about 200 MB)")
-    try:
-        ensure_full_profile(_full(""), download=True, verbose=verbose)
-    except (FetchError, OSError) as e:
-        first = str(e).splitlines()[0]
-        return _tiny(f"a GPU is present, but the full profile's files could not be fetched "
-                     f"({type(e).__name__}: {first}); run `labkit fetch` to retry")
-    return _full("a GPU is present; CIFAR-10 and the checkpoint were fetched")

@@ -316,7 +316,7 @@ def test_an_unverified_file_at_the_published_name_is_used_with_a_warning(data_en
 
 def test_on_a_gpu_setup_fetches_the_full_profile(data_env, sources, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    chosen = lk.choose_profile(verbose=False)
+    chosen = fetch.choose_profile(verbose=False)
     assert chosen.name == "full" and "fetched" in chosen.reason
     assert chosen.checkpoint.is_file() and (chosen.data_root / "cifar-10-batches-py").is_dir()
 
@@ -324,14 +324,14 @@ def test_on_a_gpu_setup_fetches_the_full_profile(data_env, sources, monkeypatch)
 def test_on_a_gpu_offline_setup_says_why_it_chose_tiny(data_env, monkeypatch, count_downloads):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(fetch, "CIFAR10_URL", (data_env / "offline" / "x.tar.gz").as_uri())
-    chosen = lk.choose_profile(verbose=False)
+    chosen = fetch.choose_profile(verbose=False)
     assert chosen.name == "tiny"
     assert "a GPU is present" in chosen.reason and "NotDownloadedError" in chosen.reason
     assert "labkit fetch" in chosen.reason and len(count_downloads) == 1
 
 
 def test_without_a_gpu_nothing_is_downloaded(data_env, count_downloads):
-    chosen = lk.choose_profile(verbose=False)
+    chosen = fetch.choose_profile(verbose=False)
     assert chosen.name == "tiny" and count_downloads == []
 
 
