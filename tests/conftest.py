@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import labkit as lk
+import labkit.synthetic as synthetic
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def data_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def small_cifar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated dataset root (200 train / 100 test images, seed 0); do not modify."""
     root = tmp_path_factory.mktemp("small-cifar")
-    lk.write_tiny_cifar(root, n_train=200, n_test=100, seed=0)
+    synthetic.write_tiny_cifar(root, n_train=200, n_test=100, seed=0)
     return root
 
 

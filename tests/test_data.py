@@ -61,7 +61,7 @@ def test_decoded_tensor_cache_is_used_and_invalidated(small_cifar: Path, tmp_pat
     assert (again.data == first.data).all() and again.classes == first.classes
 
     # new batch files (another seed) -> the stale cache is ignored and rebuilt
-    lk.write_tiny_cifar(tmp_path / "other", n_train=200, n_test=100, seed=9)
+    synthetic.write_tiny_cifar(tmp_path / "other", n_train=200, n_test=100, seed=9)
     shutil.copy(tmp_path / "other" / "cifar-10-batches-py" / "test_batch", root / "cifar-10-batches-py")
     fresh = lk.LocalCIFAR10(root, train=False)
     assert not (fresh.data == first.data).all()
@@ -96,12 +96,11 @@ def test_lab_loaders_match_the_fast_loaders(small_cifar: Path) -> None:
     assert 0 <= x.min() and x.max() <= 1  # ToTensor, no normalisation
 
 
-def test_tiny_profile_data_is_generated_when_missing(data_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(synthetic, "N_TRAIN", 50)
-    monkeypatch.setattr(synthetic, "N_TEST", 20)
-    loaders = lk.make_loaders(lk.resolve_profile("tiny"), fast=True)
-    assert (data_env / "tiny" / "cifar-10-batches-py" / "test_batch").is_file()
-    assert loaders["test"].num_samples == 20
+def test_missing_tiny_data_points_at_prepare(data_env: Path) -> None:
+    """make_loaders only reads; generating the tiny dataset is prepare()'s job (test_prepare.py)."""
+    with pytest.raises(lk.DataNotFoundError, match=r"prepare\('tiny'\)"):
+        lk.make_loaders(lk.resolve_profile("tiny"), fast=True)
+    assert not (data_env / "tiny" / "cifar-10-batches-py").exists()
 
 
 def test_missing_files_are_named(small_cifar: Path, tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 import labkit as lk
+import labkit.reference as reference
+import labkit.synthetic as synthetic
 from labkit.cli import main as cli_main
 import oracle
 
@@ -16,34 +18,34 @@ import oracle
 def tiny_env(data_env: Path) -> lk.Profile:
     """The tiny profile in a temp data folder, with a small generated dataset (150 / 50)."""
     profile = lk.resolve_profile("tiny")
-    lk.write_tiny_cifar(profile.data_root, n_train=150, n_test=50, seed=0)
+    synthetic.write_tiny_cifar(profile.data_root, n_train=150, n_test=50, seed=0)
     return profile
 
 
 def test_train_reference_runs_and_is_deterministic(tiny_env: lk.Profile) -> None:
-    model, accuracy = lk.train_reference(tiny_env, epochs=1, seed=0, verbose=False)
+    model, accuracy = reference.train_reference(tiny_env, epochs=1, seed=0, verbose=False)
     assert isinstance(model, lk.VGG) and model.widths == [8, 16, 32, 32, 64, 64, 64, 64]
     assert 0.0 <= accuracy <= 1.0 and not model.training
-    again, accuracy_again = lk.train_reference(tiny_env, epochs=1, seed=0, verbose=False)
+    again, accuracy_again = reference.train_reference(tiny_env, epochs=1, seed=0, verbose=False)
     assert accuracy_again == accuracy
     for (name, a), b in zip(model.state_dict().items(), again.state_dict().values()):
         assert torch.equal(a, b), name
-    other, _ = lk.train_reference(tiny_env, epochs=1, seed=1, verbose=False)
+    other, _ = reference.train_reference(tiny_env, epochs=1, seed=1, verbose=False)
     assert not torch.equal(other.state_dict()["backbone.conv0.weight"], model.state_dict()["backbone.conv0.weight"])
 
 
 @pytest.mark.slow
 def test_full_recipe_runs_on_cifar_shaped_data(data_env: Path) -> None:
     profile = lk.resolve_profile("full")
-    lk.write_tiny_cifar(profile.data_root, n_train=20, n_test=10)  # same files as real CIFAR-10
-    model, accuracy = lk.train_reference(profile, epochs=1, verbose=False, train_subset=16, test_subset=8)
+    synthetic.write_tiny_cifar(profile.data_root, n_train=20, n_test=10)  # same files as real CIFAR-10
+    model, accuracy = reference.train_reference(profile, epochs=1, verbose=False, train_subset=16, test_subset=8)
     assert model.widths == [64, 128, 256, 256, 512, 512, 512, 512]
     assert accuracy in {i / 8 for i in range(9)}
-    assert lk.RECIPES["full"].batch_size == 512
+    assert reference.RECIPES["full"].batch_size == 512
 
 
 def test_ensure_reference_saves_then_reuses(tiny_env: lk.Profile, capsys: pytest.CaptureFixture) -> None:
-    path = lk.ensure_reference(tiny_env, epochs=1, verbose=True)
+    path = reference.ensure_reference(tiny_env, epochs=1, verbose=True)
     assert path == tiny_env.checkpoint and path.is_file()
     saved = torch.load(path, weights_only=True)
     assert saved["seed"] == 0 and saved["epochs"] == 1 and saved["profile"] == "tiny"
@@ -52,9 +54,9 @@ def test_ensure_reference_saves_then_reuses(tiny_env: lk.Profile, capsys: pytest
     assert lk.evaluate(model, lk.make_loaders(tiny_env, fast=True)["test"], verbose=False) == saved["accuracy"]
     assert "test accuracy=" in capsys.readouterr().out
     stamp = path.stat().st_mtime_ns
-    lk.ensure_reference(tiny_env, epochs=1, verbose=True)
+    reference.ensure_reference(tiny_env, epochs=1, verbose=True)
     assert path.stat().st_mtime_ns == stamp and "reusing" in capsys.readouterr().out
-    lk.ensure_reference(tiny_env, epochs=1, force=True, verbose=False)
+    reference.ensure_reference(tiny_env, epochs=1, force=True, verbose=False)
     assert path.stat().st_mtime_ns != stamp
 
 
@@ -68,7 +70,7 @@ def test_train_verb(tiny_env: lk.Profile, capsys: pytest.CaptureFixture) -> None
 
 def test_bad_epochs(tiny_env: lk.Profile) -> None:
     with pytest.raises(ValueError, match="epochs=0"):
-        lk.train_reference(tiny_env, epochs=0, verbose=False)
+        reference.train_reference(tiny_env, epochs=0, verbose=False)
 
 
 @pytest.mark.slow
@@ -99,9 +101,9 @@ def test_a_self_trained_full_model_gets_its_own_name(data_env: Path, monkeypatch
     from labkit import reference
 
     profile = lk.resolve_profile("full")
-    lk.write_tiny_cifar(profile.data_root, n_train=20, n_test=10)
-    monkeypatch.setitem(reference.RECIPES, "full", lk.Recipe(epochs=1, batch_size=8, lr=0.05))
-    path = lk.ensure_reference(profile, verbose=True)
+    synthetic.write_tiny_cifar(profile.data_root, n_train=20, n_test=10)
+    monkeypatch.setitem(reference.RECIPES, "full", reference.Recipe(epochs=1, batch_size=8, lr=0.05))
+    path = reference.ensure_reference(profile, verbose=True)
     assert path.name == "vgg.cifar.selftrained.pth" and path.is_file()
     assert not (path.parent / "vgg.cifar.pretrained.pth").exists()
     assert "self-trained" in capsys.readouterr().out
@@ -119,5 +121,5 @@ def test_training_the_full_profile_on_a_cpu_asks_for_yes(data_env: Path, monkeyp
     assert cli_main(["train", "--profile", "full"]) == 2
     err = capsys.readouterr().err
     assert "many hours" in err and "--yes" in err and started == []
-    assert lk.slow_training_warning("full", device="cuda") is None
-    assert lk.slow_training_warning("tiny", device="cpu") is None
+    assert reference.slow_training_warning("full", device="cuda") is None
+    assert reference.slow_training_warning("tiny", device="cpu") is None
