@@ -274,8 +274,11 @@ def _init(enter: Callable[[], Callable[[], None]], pipe_r: int, host_mnt_ns: str
     def forward(signum, _frame):
         try:
             os.killpg(kernel, signum)
-        except ProcessLookupError:
-            pass
+        except ProcessLookupError:  # student code moved the kernel to another group
+            try:
+                os.kill(kernel, signum)
+            except ProcessLookupError:
+                pass
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, forward)

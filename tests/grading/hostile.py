@@ -32,37 +32,41 @@ DOUBLE_FORK_SLEEPER = (
     "    os._exit(0)\n"
     "os.wait()\nprint('sleeper detached')\n")
 
-# Fork until the process limit stops it; the children hold their slots for 6 s.
-_BOMB = ("import os, time\n"
-         "t0, kids = time.time(), []\n"
-         "try:\n"
-         "    for _ in range(3000):\n"
-         "        pid = os.fork()\n"
-         "        if pid == 0:\n"
-         "            time.sleep(6)\n"
-         "            os._exit(0)\n"
-         "        kids.append(pid)\n"
-         "except OSError as exc:\n"
-         "    print('fork bomb stopped at', len(kids), exc.strerror)\n"
-         "for pid in kids:\n"
-         "    os.waitpid(pid, 0)\n"
-         "print('BOMB', t0, time.time(), len(kids))\n")
-FORK_BOMB = ("import subprocess, sys\n"
-             f"print(subprocess.run([sys.executable, '-S', '-c', {_BOMB!r}], capture_output=True,\n"
-             "                     text=True, timeout=60).stdout)\n")
+def fork_bomb(hold: float = 2.0) -> str:
+    """A cell that forks until its uid's process limit stops it (for at most ``hold`` s); every
+    child holds its slot until ``hold`` s after the start. Prints ``BOMB start end children``."""
+    bomb = ("import os, time\n"
+            f"t0, kids = time.time(), []\n"
+            "try:\n"
+            f"    while len(kids) < 3000 and time.time() < t0 + {hold}:\n"
+            "        pid = os.fork()\n"
+            "        if pid == 0:\n"
+            f"            time.sleep(max(0.0, t0 + {hold} - time.time()))\n"
+            "            os._exit(0)\n"
+            "        kids.append(pid)\n"
+            "except OSError as exc:\n"
+            "    print('fork bomb stopped at', len(kids), exc.strerror)\n"
+            "for pid in kids:\n"
+            "    os.waitpid(pid, 0)\n"
+            "print('BOMB', t0, time.time(), len(kids))\n")
+    return ("import subprocess, sys\n"
+            f"print(subprocess.run([sys.executable, '-S', '-c', {bomb!r}], capture_output=True,\n"
+            "                     text=True, timeout=60).stdout)\n")
 
-# Start 64 threads at a time for about 4 s (fails with RuntimeError if it cannot).
-THREADS = (
-    "import threading, time\n"
-    "t0 = time.time()\n"
-    "time.sleep(1)\n"
-    "for _ in range(15):\n"
-    "    ts = [threading.Thread(target=time.sleep, args=(0.2,)) for _ in range(64)]\n"
-    "    for t in ts:\n"
-    "        t.start()\n"
-    "    for t in ts:\n"
-    "        t.join()\n"
-    "print('THREADS', t0, time.time())\n")
+
+def threads(rounds: int = 8, delay: float = 0.5) -> str:
+    """A cell that starts 64 threads at a time, ``rounds`` times (about 0.2 s each) after
+    ``delay`` s; raises RuntimeError if it cannot. Prints ``THREADS start end``."""
+    return ("import threading, time\n"
+            "t0 = time.time()\n"
+            f"time.sleep({delay})\n"
+            f"for _ in range({rounds}):\n"
+            "    ts = [threading.Thread(target=time.sleep, args=(0.2,)) for _ in range(64)]\n"
+            "    for t in ts:\n"
+            "        t.start()\n"
+            "    for t in ts:\n"
+            "        t.join()\n"
+            "print('THREADS', t0, time.time())\n")
 
 
 def connect(port: int) -> str:

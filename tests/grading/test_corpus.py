@@ -9,6 +9,7 @@ import hashlib
 import html
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import nbformat
@@ -50,11 +51,22 @@ def graded(tmp_path_factory: pytest.TempPathFactory):
     protected += [out / "results" / "early.json", out / "feedback" / "early.html"]
     snoop_reads = [str(p) for p in protected] + [str(master.root / "gradebook.db"), str(TOY)]
     snoop_writes = [str(p) for p in protected] + [str(master.root / "gradebook.db")]
-    cases = toy_cases(source, master.release, snoop_reads, snoop_writes)
+    listener = socket.socket()  # on the host's loopback: student code must not reach it
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    cases = toy_cases(source, master.release, snoop_reads, snoop_writes,
+                      listen_port=listener.getsockname()[1])
     for case in cases:
         (subs / f"{case.student}.ipynb").write_bytes(case.make())
     before = {p: _sha(p) for p in protected}
-    summary = grade_batch([subs], _options(out, roster=["absent"]))
+    with listener:
+        summary = grade_batch([subs], _options(out, roster=["absent"]))
+        try:
+            listener.accept()
+            raise AssertionError("student code connected to the host's loopback")
+        except BlockingIOError:
+            pass
     after = {p: _sha(p) for p in protected}
     return out, cases, before, after, summary
 

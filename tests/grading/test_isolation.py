@@ -155,7 +155,8 @@ def test_kill_all_from_a_detached_process_reaches_only_its_own_world(tmp_path):
 @needs_world
 @pytest.mark.slow
 def test_a_fork_bomb_does_not_stop_another_kernel_starting_threads(tmp_path):
-    recs, summary, graded = _grade(tmp_path, "bomb", {"a-bomb": [H.FORK_BOMB], "b-threads": [H.THREADS]})
+    recs, summary, graded = _grade(tmp_path, "bomb", {"a-bomb": [H.fork_bomb(hold=8)],
+                                                         "b-threads": [H.threads(rounds=20, delay=1)]})
     bomb, threads = _printed(graded, "a-bomb"), _printed(graded, "b-threads")
     assert "fork bomb stopped at" in bomb, bomb  # it did reach its uid's process limit
     b0, b1, _ = map(float, bomb.split("BOMB ")[1].split()[:3])

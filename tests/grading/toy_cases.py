@@ -1,4 +1,4 @@
-"""The toy course's corpus: 30 submissions, each with its expected status and points.
+"""The toy course's corpus: 35 submissions, each with its expected status and points.
 
 Questions: q1 free text (5, manual), q2 ``sparsity`` (2), q3 ``topk_mask`` (3).
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from nbformat import NotebookNode
 
 from . import corpus as C
+from . import hostile as H
 from .corpus import Case
 
 WRONG_FUNCS = ("def sparsity(t):\n    return 0.5\n\n"
@@ -28,8 +29,9 @@ FAKE_MODULES = ("class _Anything:\n    def __getattr__(self, name):\n"
 
 
 def toy_cases(source: NotebookNode, release: NotebookNode, snoop_paths: list[str],
-              snoop_writes: list[str]) -> list[Case]:
-    """Return the corpus (``snoop_*``: files a hostile cell must not read or write)."""
+              snoop_writes: list[str], listen_port: int = 9) -> list[Case]:
+    """Return the corpus (``snoop_*``: files a hostile cell must not read or write;
+    ``listen_port``: a listener on the host's loopback that student code must not reach)."""
     ok = C.correct(source, release)
     full = {"q2": 2, "q3": 3}
     d = C.dumps
@@ -111,4 +113,16 @@ def toy_cases(source: NotebookNode, release: NotebookNode, snoop_paths: list[str
         case("fork-and-linger", "graded", full,
              lambda: d(C.insert_after(ok, "setup", "import os, time\nif os.fork() == 0:\n"
                                       "    time.sleep(3600)\n    os._exit(0)"))),
+        # Processes, users, network (issue 9): each reaches only its own process world.
+        case("kill-all-detached", "crashed", {"q2": 0, "q3": 0},
+             lambda: d(C.insert_after(C.insert_after(ok, "setup", H.SLEEP.format(seconds=8)),
+                                      "setup", H.KILL_ALL_DETACHED)), "kernel died", tags={"world"}),
+        case("double-fork-sleeper", "graded", full,
+             lambda: d(C.insert_after(ok, "setup", H.DOUBLE_FORK_SLEEPER)), tags={"world"}),
+        case("fork-bomb", "graded", full, lambda: d(C.insert_after(ok, "setup", H.fork_bomb())),
+             tags={"world"}),
+        case("threads", "graded", full, lambda: d(C.insert_after(ok, "setup", H.threads())),
+             tags={"world"}),
+        case("network", "graded", full, lambda: d(C.insert_after(ok, "setup", H.connect(listen_port))),
+             tags={"world"}),
     ]
