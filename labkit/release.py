@@ -2,13 +2,15 @@
 
 The source notebook (``notebooks/source/<a>/<a>.ipynb``: solutions and hidden tests) is the
 only thing instructors edit. This verb rebuilds ``notebooks/release/<a>/`` from it with
-``nbgrader generate_assignment`` in a temporary copy of the course (the repository's gradebook
-is never touched, and nothing half-written is left behind on failure), then audits:
+nbgrader's ``generate_assignment``, run by labkit's grader in a temporary master course
+(:func:`labkit.grading.course.prepare_master`: the repository's gradebook is never touched,
+and nothing half-written is left behind on failure), then audits:
 
 1. **nothing leaked**: no line that exists only inside a solution region or a hidden-test
    region of the source appears in the release (lines are compared, not just the markers);
-2. **source full marks**: the source notebook, autograded as a submission, earns every point
-   of every autograded cell;
+2. **source full marks**: the source notebook, graded as a submission by labkit's grader
+   (:mod:`labkit.grading`, as ``labkit grade`` grades students), earns every point of every
+   autograded cell;
 3. **blank release zero**: the release as handed out runs to the end (no cell times out;
    errors only ``NotImplementedError``/``NameError`` from the missing answers, and failing
    asserts in test cells; none before the first answer) and earns 0 points;
@@ -18,10 +20,7 @@ is never touched, and nothing half-written is left behind on failure), then audi
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -29,12 +28,15 @@ from pathlib import Path
 
 import nbformat
 
-from .source_notebook import default_course_dir
+from . import regions
+from .grading.batch import Options, grade_batch
+from .grading.course import prepare_master
+from .grading.results import read_records
 from .scaffold import scaffold_problems
+from .source_notebook import default_course_dir
 
 __all__ = ["AuditReport", "Graded", "autograde", "run_release", "secret_lines", "find_leaks"]
 
-_REGIONS = (("### BEGIN SOLUTION", "### END SOLUTION"), ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"))
 _EXPECTED_ERRORS = {"NotImplementedError", "NameError"}
 
 
@@ -96,19 +98,10 @@ class AuditReport:
 
 
 def _region_lines(source: str) -> tuple[list[str], list[str]]:
-    """Split a cell's lines into (inside a secret region, outside every region)."""
-    inside, outside, depth = [], [], 0
-    for line in source.splitlines():
-        s = line.strip()
-        if any(begin in s for begin, _ in _REGIONS):
-            depth += 1
-        elif any(end in s for _, end in _REGIONS):
-            depth = max(0, depth - 1)
-        elif depth:
-            inside.append(s)
-        else:
-            outside.append(s)
-    return inside, outside
+    """Split a cell's lines into (inside a solution or hidden-test region, outside every
+    region), by :mod:`labkit.regions` (the one parser of nbgrader's regions)."""
+    inside = regions.solution_lines(source) + regions.hidden_lines(source)
+    return inside, regions.region_lines(source, "text")
 
 
 def secret_lines(source_nb: nbformat.NotebookNode, min_length: int = 6) -> list[str]:
@@ -142,91 +135,68 @@ def find_leaks(source_nb: nbformat.NotebookNode, release_nb: nbformat.NotebookNo
     return leaks
 
 
-def _nbgrader(course: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NBGRADER_")}
-    env.setdefault("PYTHONWARNINGS", "ignore")
-    # nbgrader runs `alembic` and the kernel from PATH: put this interpreter's bin first
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}"]
-    proc = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-        raise RuntimeError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n{tail}")
-    return proc
-
-
-def _copy_course(course_dir: Path, assignment: str, tmp: Path) -> Path:
-    course = tmp / "course"
-    (course / "source").mkdir(parents=True)
-    shutil.copy2(course_dir / "nbgrader_config.py", course / "nbgrader_config.py")
-    shutil.copytree(course_dir / "source" / assignment, course / "source" / assignment,
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    return course
-
-
-def _scores(course: Path, assignment: str, student: str) -> dict[str, tuple[float, float]]:
-    """grade_id -> (auto score, max score) of every autograded (code) grade cell."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        notebook = gb.find_submission_notebook(assignment, assignment, student)
-        return {g.name: (float(g.auto_score or 0.0), float(g.max_score))
-                for g in notebook.grades if g.cell_type == "code"}
-
-
 @dataclass
 class Graded:
-    """One autograded submission: per-cell scores and the executed notebook."""
+    """One submission graded by labkit's grader, as the audit reads it.
 
-    scores: dict[str, tuple[float, float]]  # grade_id -> (points earned, max) of autograded cells
-    notebook: nbformat.NotebookNode
+    Attributes:
+        status: the grader's status (``graded``, ``timeout``, ``crashed``, ``invalid``).
+        scores: grade_id -> (points earned, max) of every autograded test cell.
+        notebook: the executed, autograded notebook (None when grading did not finish).
+        messages: the grader's notes about the submission.
+        seconds: wall time spent grading it.
+    """
+
+    status: str
+    scores: dict[str, tuple[float, float]]
+    notebook: nbformat.NotebookNode | None
+    messages: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def total(self) -> tuple[float, float]:
         return (sum(s for s, _ in self.scores.values()), sum(m for _, m in self.scores.values()))
 
 
-def _autograde_in(
-    course: Path, assignment: str, submissions: dict[str, Path], seconds: dict[str, float] | None = None
-) -> dict[str, Graded]:
-    """Autograde each notebook as a student of ``course`` (its release must exist)."""
-    out = {}
-    for student, nb_path in submissions.items():
-        sub = course / "submitted" / student / assignment
-        sub.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(nb_path, sub / f"{assignment}.ipynb")
-        t0 = time.perf_counter()
-        _nbgrader(course, "autograde", assignment, f"--student={student}", "--force")
-        if seconds is not None:
-            seconds[f"autograde {student}"] = time.perf_counter() - t0
-        graded_path = course / "autograded" / student / assignment / f"{assignment}.ipynb"
-        out[student] = Graded(_scores(course, assignment, student), nbformat.read(graded_path, as_version=4))
-    return out
+def _grade(course_dir: Path, assignment: str, submissions: dict[str, Path], work: Path,
+           *, verbose: bool = False) -> dict[str, Graded]:
+    """Grade notebooks (student id -> path) with labkit's grader into ``work/grades``.
 
-
-def _ensure_tiny(verbose: bool) -> None:
-    """Build the tiny profile's data and checkpoint if missing (once, 1-3 min): grading mode uses
-    them, and a notebook cell that had to build them would hit nbgrader's cell timeout."""
-    from .profiles import resolve_profile
-    from .reference import ensure_reference
-
-    ensure_reference(resolve_profile("tiny"), verbose=verbose)
+    The master course is made from ``course_dir``'s current source (``work/grades/course``), so
+    the hidden tests are those of the current source; nothing is written to ``course_dir``.
+    """
+    inbox, out = work / "submissions", work / "grades"
+    inbox.mkdir(parents=True, exist_ok=True)
+    for student, path in submissions.items():
+        shutil.copy2(path, inbox / f"{student}.ipynb")
+    grade_batch([inbox], Options(course=course_dir, assignment=assignment, out=out,
+                                 workers=min(2, len(submissions)), force=True, verbose=verbose))
+    master = prepare_master(course_dir, assignment, out, force=False)  # the batch's master
+    records = read_records(out / "results")
+    graded = {}
+    for student in submissions:
+        rec = records[student]
+        executed = master.root / "autograded" / student / f"{master.notebook}.ipynb"
+        scores = {c.grade_id: (float(rec.scores.get(c.grade_id) or 0.0), c.points)
+                  for c in master.cells if c.kind == "test"}
+        graded[student] = Graded(rec.status, scores,
+                                 nbformat.read(executed, as_version=4) if executed.is_file() else None,
+                                 rec.messages, rec.seconds)
+    return graded
 
 
 def autograde(
     submissions: dict[str, Path], course_dir: Path | None = None, assignment: str = "lab1"
 ) -> dict[str, Graded]:
-    """Autograde notebooks (student id -> path) with nbgrader in a temporary copy of the course.
+    """Grade notebooks (student id -> path) with labkit's grader in a temporary folder.
 
     The release is generated fresh from the source, so the hidden tests are those of the
     current source. Nothing is written to ``course_dir``.
     """
     course_dir = Path(course_dir or default_course_dir()).resolve()
-    _ensure_tiny(verbose=False)
     with tempfile.TemporaryDirectory(prefix="labkit-autograde-") as tmp:
-        course = _copy_course(course_dir, assignment, Path(tmp))
-        _nbgrader(course, "generate_assignment", assignment, "--force")
-        return _autograde_in(course, assignment, {k: Path(v).resolve() for k, v in submissions.items()})
+        return _grade(course_dir, assignment, {k: Path(v).resolve() for k, v in submissions.items()},
+                      Path(tmp))
 
 
 def _errors(nb: nbformat.NotebookNode) -> list[str]:
@@ -272,8 +242,8 @@ def run_release(
         course_dir: the nbgrader course folder (default: the repository's ``notebooks/``).
         assignment: the assignment (and notebook) name.
         check: compare with the committed release instead of replacing it.
-        grade: autograde the source and the blank release (about 30 s each); without it only
-            the leak and regeneration checks run.
+        grade: grade the source and the blank release with labkit's grader (about a minute);
+            without it only the leak, stub and regeneration checks run.
         verbose: print progress lines.
 
     Returns:
@@ -287,30 +257,37 @@ def run_release(
     say = print if verbose else (lambda *a, **k: None)
     report = AuditReport(assignment)
     with tempfile.TemporaryDirectory(prefix="labkit-release-") as tmp:
-        course = _copy_course(course_dir, assignment, Path(tmp))
+        work = Path(tmp)
         t0 = time.perf_counter()
         say(f"generating the release of {assignment} with nbgrader ...")
-        _nbgrader(course, "generate_assignment", assignment, "--force")
+        master = prepare_master(course_dir, assignment, work / "grades", force=True)
         report.seconds["generate"] = time.perf_counter() - t0
-        fresh_dir = course / "release" / assignment
-        fresh_nb_path = fresh_dir / f"{assignment}.ipynb"
+        fresh_dir = master.root / "release" / assignment
+        fresh_nb_path = fresh_dir / f"{master.notebook}.ipynb"
         source_nb = nbformat.read(source_path, as_version=4)
-        report.leaks = find_leaks(source_nb, nbformat.read(fresh_nb_path, as_version=4))
-        report.scaffold = scaffold_problems(source_nb, nbformat.read(fresh_nb_path, as_version=4))
+        fresh_nb = nbformat.read(fresh_nb_path, as_version=4)
+        report.leaks = find_leaks(source_nb, fresh_nb)
+        report.scaffold = scaffold_problems(source_nb, fresh_nb)
 
         if grade:
-            _ensure_tiny(verbose)
-            say("autograding the source and the blank release ...")
-            graded = _autograde_in(course, assignment, {"source": source_path, "blank": fresh_nb_path},
-                                   report.seconds)
-            src, blank = graded["source"].scores, graded["blank"].scores
-            report.source_score = graded["source"].total
-            report.source_failures = [f"{gid}: {s:g}/{m:g}" for gid, (s, m) in src.items() if s < m]
-            report.source_failures += _errors(graded["source"].notebook)  # any error fails the source
-            report.blank_score = graded["blank"].total
+            say("autograding the source and the blank release with labkit's grader ...")
+            graded = _grade(course_dir, assignment, {"source": source_path, "blank": fresh_nb_path},
+                            work, verbose=False)
+            for student, g in graded.items():
+                report.seconds[f"autograde {student}"] = g.seconds
+            src, blank = graded["source"], graded["blank"]
+            report.source_score = src.total
+            report.source_failures = [f"{gid}: {s:g}/{m:g}" for gid, (s, m) in src.scores.items() if s < m]
+            report.blank_score = blank.total
             report.blank_problems = [f"{gid}: {s:g}/{m:g} points on a blank notebook"
-                                     for gid, (s, m) in blank.items() if s > 0]
-            report.blank_problems += _blank_problems(graded["blank"].notebook)
+                                     for gid, (s, m) in blank.scores.items() if s > 0]
+            for g, problems in ((src, report.source_failures), (blank, report.blank_problems)):
+                if g.status != "graded" or g.notebook is None:
+                    problems.append(f"grading ended '{g.status}': " + "; ".join(g.messages))
+            if src.notebook is not None:
+                report.source_failures += _errors(src.notebook)  # any error fails the source
+            if blank.notebook is not None:
+                report.blank_problems += _blank_problems(blank.notebook)
 
         committed_dir = course_dir / "release" / assignment
         if check:
@@ -342,4 +319,3 @@ def _replace_dir(new: Path, target: Path) -> None:
         target.rename(old)
     staging.rename(target)
     shutil.rmtree(old, ignore_errors=True)
-

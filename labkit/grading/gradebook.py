@@ -1,17 +1,41 @@
-"""Merge result records into the master nbgrader gradebook (``OUT/course/gradebook.db``).
+"""The one place that reads and writes nbgrader gradebooks.
 
-Only the parent process calls this, one record at a time, so parallel workers never write the
-same sqlite file. Autograded tests go to ``auto_score``, free-text answers to ``manual_score``.
+:func:`read_scores` reads a graded submission's scores from a gradebook (a worker's private
+one). :func:`merge_record` merges result records into the master gradebook
+(``OUT/course/gradebook.db``); only the parent process calls it, one record at a time, so
+parallel workers never write the same sqlite file. Autograded tests go to ``auto_score``,
+free-text answers to ``manual_score``.
 """
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 from .course import Master
 from .results import Record
 
-__all__ = ["merge_record"]
+__all__ = ["read_scores", "merge_record"]
+
+
+def read_scores(db: Path, notebook: str, assignment: str, student: str
+                ) -> tuple[dict[str, float | None], dict[str, float]]:
+    """Scores of ``student``'s graded ``notebook`` in the gradebook file ``db``.
+
+    Returns:
+        (grade_id -> points earned, None for a free-text answer not graded yet;
+        grade_id -> points available), for every graded cell.
+    """
+    from nbgrader.api import Gradebook
+
+    scores: dict[str, float | None] = {}
+    max_scores: dict[str, float] = {}
+    with Gradebook(f"sqlite:///{db}") as gb:
+        for g in gb.find_submission_notebook(notebook, assignment, student).grades:
+            max_scores[g.name] = float(g.max_score)
+            earned = g.manual_score if g.manual_score is not None else g.auto_score
+            scores[g.name] = None if earned is None else float(earned)
+    return scores, max_scores
 
 
 def merge_record(master: Master, rec: Record) -> None:

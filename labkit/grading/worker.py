@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 
 from .course import Master, nbgrader_config
+from .gradebook import read_scores
 from .prescan import prescan
 from .results import Record, write_record
 from .sandbox import SandboxConfig
@@ -108,7 +109,6 @@ def _summarise(nb: nbformat.NotebookNode, master: Master, rec: Record) -> None:
 def grade_one(job: Job, master: Master) -> Record:
     """Grade ``job`` (see module docstring); write and return its record. Never raises for a
     bad submission: those end as records with status invalid/crashed/timeout."""
-    from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import Execute
@@ -184,13 +184,8 @@ def grade_one(job: Job, master: Master) -> Record:
                                  "nbgrader could not grade this notebook: " + (log[-1] if log else "?"))
         rec.messages = messages + rec.messages
     else:
-        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-            snb = gb.find_submission_notebook(master.notebook, master.assignment, job.student)
-            for g in snb.grades:
-                rec.max_scores[g.name] = float(g.max_score)
-                auto = g.auto_score
-                rec.scores[g.name] = None if auto is None and g.manual_score is None else float(
-                    g.manual_score if g.manual_score is not None else auto)
+        rec.scores, rec.max_scores = read_scores(course / "gradebook.db", master.notebook,
+                                                 master.assignment, job.student)
         _summarise(nbformat.read(graded, as_version=4), master, rec)
         dest = master.root / "autograded" / job.student
         dest.mkdir(parents=True, exist_ok=True)
