@@ -1,21 +1,23 @@
 """The notebook's first cell: ``lab = lk.setup()`` gets profile, device, data and dense model.
 
 It replaces the lab's set-up cells (seeds, checkpoint download, model, data loaders,
-``recover_model``) with one call that works offline: the tiny profile's data and checkpoint
-are generated and trained on first use; the full profile's are fetched by ``labkit fetch``.
+``recover_model``) with one call that works offline: :func:`labkit.prepare.prepare` makes the
+profile ready (tiny: the dataset is generated on first use in a few seconds and the tiny model
+shipped with labkit is used, nothing is trained; full: fetched by ``labkit fetch``).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Iterable
 
 import torch
 from torch import nn
 
-from .data import DataNotFoundError, ensure_cifar10, make_loaders
+from .data import make_loaders
+from .fetch import choose_profile
 from .models import load_checkpoint
+from .prepare import prepare
 from .profiles import Profile, resolve_profile
 from .runtime import get_device, is_autograding, seed_everything
 
@@ -53,31 +55,6 @@ class Lab:
         return self.model
 
 
-def _ensure_files(profile: Profile, *, seed: int, verbose: bool) -> None:
-    if profile.name == "full":
-        try:
-            ensure_cifar10(profile.data_root)
-        except DataNotFoundError as e:
-            raise DataNotFoundError(f"{e} (`labkit fetch` downloads it.)") from None
-        if not profile.checkpoint.is_file():
-            raise FileNotFoundError(
-                f"the full profile's checkpoint {profile.checkpoint} is missing: run "
-                "`labkit fetch` to download the published one, or `labkit train --profile full` on a GPU to "
-                "train it (~3 min on an H100); or use LABKIT_PROFILE=tiny"
-            )
-        return
-    if not profile.checkpoint.is_file():
-        from .reference import ensure_reference
-
-        if verbose:
-            print(f"the tiny reference model {profile.checkpoint} is missing: training it once "
-                  "(about 1-3 min on a laptop CPU) ...")
-        t0 = time.perf_counter()
-        ensure_reference(profile, seed=seed, verbose=verbose)
-        if verbose:
-            print(f"done in {time.perf_counter() - t0:.0f} s; later sessions reuse it")
-
-
 def setup(
     profile: Profile | str | None = None,
     *,
@@ -106,13 +83,14 @@ def setup(
         >>> lab = lk.setup()
         >>> model, dataloader = lab.model, lab.dataloader
     """
-    profile = profile if isinstance(profile, Profile) else resolve_profile(profile)
+    # automatic choice on a GPU: fetch the full profile's files as the original lab does (or say why not)
+    profile = profile if isinstance(profile, Profile) else choose_profile(profile, verbose=verbose)
     if verbose:
         print(profile.describe())
     seed_everything(seed)
     device = get_device()
-    _ensure_files(profile, seed=seed, verbose=verbose)
-    model = load_checkpoint(profile.checkpoint).to(device).eval()
+    ready = prepare(profile, verbose=verbose)  # tiny: data generated if missing, the shipped model
+    model = load_checkpoint(ready.checkpoint).to(device).eval()
     dense = {k: v.detach().clone() for k, v in model.state_dict().items()}
     grading = is_autograding()
     loaders = make_loaders(
@@ -125,5 +103,5 @@ def setup(
                  for k, v in loaders.items()}
         mode = " (grading mode: small subsets to keep autograding fast)" if grading else ""
         print(f"device: {device}; data: {sizes['train']} train / {sizes['test']} test images{mode}")
-    seed_everything(seed)  # same random state whether or not a checkpoint had to be trained
+    seed_everything(seed)  # same random state whether or not the dataset had to be generated
     return Lab(profile, device, model, loaders, dense, grading)

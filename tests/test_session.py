@@ -9,15 +9,16 @@ import torch
 
 import labkit as lk
 import labkit.reference as reference
+import labkit.synthetic as synthetic
+from labkit.prepare import SHIPPED_TINY_CHECKPOINT
 
 
 @pytest.fixture
 def tiny_ready(data_env: Path) -> lk.Profile:
-    """Tiny profile in a temp data folder: 1,000 / 500 generated images and an untrained checkpoint."""
+    """Tiny profile in a temp data folder: 1,000 / 500 generated images (setup() copies the
+    checkpoint shipped with labkit next to them)."""
     profile = lk.resolve_profile("tiny")
-    lk.write_tiny_cifar(profile.data_root, n_train=1000, n_test=500, seed=0)
-    torch.manual_seed(0)
-    lk.save_checkpoint(lk.VGG(profile.width), profile.checkpoint, accuracy=0.1, seed=0)
+    synthetic.write_tiny_cifar(profile.data_root, n_train=1000, n_test=500, seed=0)
     return profile
 
 
@@ -74,15 +75,27 @@ def test_setup_lab_loaders_when_not_fast(tiny_ready: lk.Profile) -> None:
     assert lab.dataloader["test"].batch_size == 512
 
 
-def test_setup_trains_a_missing_tiny_checkpoint(tiny_ready: lk.Profile, monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture) -> None:
-    tiny_ready.checkpoint.unlink()
-    lk.write_tiny_cifar(tiny_ready.data_root, n_train=100, n_test=50, overwrite=True)
-    monkeypatch.setitem(reference.RECIPES, "tiny", lk.Recipe(epochs=1, batch_size=128, lr=0.1))
+def test_setup_uses_the_shipped_model_and_never_trains(tiny_ready: lk.Profile, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("setup() must not train")
+
+    monkeypatch.setattr(reference, "train_reference", refuse)
+    assert not tiny_ready.checkpoint.exists()
+    lab = lk.setup("tiny")
+    assert "copied the tiny model shipped with labkit" in capsys.readouterr().out
+    assert tiny_ready.checkpoint.read_bytes() == SHIPPED_TINY_CHECKPOINT.read_bytes()
+    shipped = lk.load_checkpoint(SHIPPED_TINY_CHECKPOINT).state_dict()
+    assert all(torch.equal(v.cpu(), shipped[k]) for k, v in lab.model.state_dict().items())
+
+
+def test_first_setup_generates_the_dataset_in_seconds(data_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(reference, "train_reference", lambda *a, **k: pytest.fail("setup() trained"))
     lab = lk.setup("tiny")
     out = capsys.readouterr().out
-    assert "is missing: training it once" in out and "saved" in out
-    assert tiny_ready.checkpoint.is_file() and isinstance(lab.model, lk.VGG)
+    assert "generated the tiny dataset" in out and "DIFFER" not in out
+    assert lab.dataloader["test"].num_samples == 2000
 
 
 def test_setup_is_seeded(tiny_ready: lk.Profile) -> None:
@@ -96,7 +109,7 @@ def test_full_profile_without_files_points_at_fetch_and_train(data_env: Path) ->
     with pytest.raises(lk.DataNotFoundError, match="labkit fetch"):
         lk.setup("full", verbose=False)
     profile = lk.resolve_profile("full")
-    lk.write_tiny_cifar(profile.data_root, n_train=10, n_test=10)
+    synthetic.write_tiny_cifar(profile.data_root, n_train=10, n_test=10)
     with pytest.raises(FileNotFoundError, match="labkit train --profile full"):
         lk.setup("full", verbose=False)
 
@@ -105,7 +118,7 @@ def test_full_profile_with_cifar_shaped_data_and_checkpoint(data_env: Path, monk
     """With CIFAR-10-format data, the published-format checkpoint and a GPU, the full profile is
     picked by itself and setup() gives the lab's full VGG and loaders (GPU faked: CPU here)."""
     profile = lk.resolve_profile("full")
-    lk.write_tiny_cifar(profile.data_root, n_train=50, n_test=20)
+    synthetic.write_tiny_cifar(profile.data_root, n_train=50, n_test=20)
     torch.manual_seed(0)
     lk.save_checkpoint(lk.VGG(), profile.checkpoint)
     assert lk.resolve_profile().name == "tiny"  # no GPU: tiny stays the default

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +15,7 @@ import torch
 from torchvision.datasets import CIFAR10
 
 import labkit as lk
+import labkit.prepare as prepare
 import labkit.synthetic as synthetic
 
 
@@ -59,9 +64,9 @@ def test_labels_are_balanced(small_cifar: Path) -> None:
 
 
 def test_same_seed_same_bytes_other_seed_other_images(tmp_path: Path) -> None:
-    a = lk.write_tiny_cifar(tmp_path / "a", n_train=10, n_test=10, seed=3)
-    b = lk.write_tiny_cifar(tmp_path / "b", n_train=10, n_test=10, seed=3)
-    c = lk.write_tiny_cifar(tmp_path / "c", n_train=10, n_test=10, seed=4)
+    a = synthetic.write_tiny_cifar(tmp_path / "a", n_train=10, n_test=10, seed=3)
+    b = synthetic.write_tiny_cifar(tmp_path / "b", n_train=10, n_test=10, seed=3)
+    c = synthetic.write_tiny_cifar(tmp_path / "c", n_train=10, n_test=10, seed=4)
     for name in ("data_batch_1", "test_batch", "batches.meta"):
         assert (a / name).read_bytes() == (b / name).read_bytes()
     assert not np.array_equal(_raw(a, "test_batch")["data"], _raw(c, "test_batch")["data"])
@@ -85,18 +90,18 @@ def test_interrupted_write_leaves_no_partial_dataset(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(synthetic, "_dump", failing_dump)
     with pytest.raises(OSError, match="simulated"):
-        lk.write_tiny_cifar(tmp_path, n_train=10, n_test=10)
+        synthetic.write_tiny_cifar(tmp_path, n_train=10, n_test=10)
     assert len(calls) == 3
     assert list(tmp_path.iterdir()) == []  # neither the folder nor a temp folder remains
 
 
 def test_existing_dataset_is_kept_unless_overwrite(tmp_path: Path) -> None:
-    folder = lk.write_tiny_cifar(tmp_path, n_train=10, n_test=10, seed=0)
+    folder = synthetic.write_tiny_cifar(tmp_path, n_train=10, n_test=10, seed=0)
     before = (folder / "test_batch").read_bytes()
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        lk.write_tiny_cifar(tmp_path, n_train=10, n_test=10, seed=1)
+        synthetic.write_tiny_cifar(tmp_path, n_train=10, n_test=10, seed=1)
     assert (folder / "test_batch").read_bytes() == before
-    lk.write_tiny_cifar(tmp_path, n_train=10, n_test=20, seed=1, overwrite=True)
+    synthetic.write_tiny_cifar(tmp_path, n_train=10, n_test=20, seed=1, overwrite=True)
     assert len(lk.LocalCIFAR10(tmp_path, train=False, cache=False)) == 20
     assert [p.name for p in tmp_path.iterdir()] == ["cifar-10-batches-py"]
 
@@ -104,4 +109,52 @@ def test_existing_dataset_is_kept_unless_overwrite(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kwargs", [{"n_train": 12}, {"n_train": 0}, {"n_test": 0}])
 def test_bad_sizes_are_rejected(tmp_path: Path, kwargs: dict) -> None:
     with pytest.raises(ValueError):
-        lk.write_tiny_cifar(tmp_path, **kwargs)
+        synthetic.write_tiny_cifar(tmp_path, **kwargs)
+
+
+# --- one dataset everywhere: checksums and CPU independence -------------------------------------
+
+def _sha256_of(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+            if not p.name.startswith("labkit-cache")}
+
+
+def test_the_default_dataset_matches_the_shipped_checksums(tmp_path: Path) -> None:
+    """Every file of a fresh generation has the sha256 committed in labkit/assets (what the
+    shipped tiny model was trained on); prepare() checks the same after generating."""
+    expected = prepare.tiny_checksums()
+    assert set(expected) == {*synthetic.TRAIN_FILES, synthetic.TEST_FILE, synthetic.META_FILE}
+    folder = synthetic.write_tiny_cifar(tmp_path)
+    assert _sha256_of(folder) == expected
+    assert prepare.verify_tiny_dataset(folder) == []
+    (folder / "test_batch").write_bytes(b"not the data")
+    assert prepare.verify_tiny_dataset(folder) == ["test_batch"]
+
+
+_CHILD = """
+import sys
+from numpy._core._multiarray_umath import __cpu_features__ as features
+import labkit.synthetic as synthetic
+off = sys.argv[2].split()
+still_on = [name for name in off if features[name]]
+assert not still_on, f"NPY_DISABLE_CPU_FEATURES did not disable {still_on}"
+synthetic.write_tiny_cifar(sys.argv[1], n_train=100, n_test=60, seed=5)
+"""
+
+
+def test_same_bytes_without_the_cpus_simd_code_paths(tmp_path: Path) -> None:
+    """numpy picks SIMD kernels (AVX2/FMA3, AVX-512) by CPU at run time, and float functions
+    such as sin differ in their last bits between them. Generate once with every dispatched
+    SIMD target this CPU has and once with all of them switched off (numpy's baseline code, as
+    on an older CPU): the files must be identical."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    found = [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
+    if not found:
+        pytest.skip("this CPU runs none of numpy's dispatched SIMD targets: nothing to switch off")
+    here = synthetic.write_tiny_cifar(tmp_path / "here", n_train=100, n_test=60, seed=5)
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(found)}
+    subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / "baseline"), " ".join(found)],
+                   env=env, check=True, timeout=300)
+    baseline = tmp_path / "baseline" / synthetic.FOLDER
+    assert _sha256_of(baseline) == _sha256_of(here)
