@@ -37,6 +37,7 @@ def validate_sparsity_dict(model: nn.Module, sparsity_dict: Mapping[str, float])
         KeyError: a prunable parameter is missing, or a key is not a prunable parameter (the
             message names the key and lists the valid ones).
         ValueError: a value is not a number in [0, 1] (the message names key and value).
+        NotImplementedError: a value is still ``...`` (the notebook's template, not filled in).
     """
     names = [name for name, _ in prunable_parameters(model)]
     unknown = [k for k in sparsity_dict if k not in names]
@@ -54,6 +55,8 @@ def validate_sparsity_dict(model: nn.Module, sparsity_dict: Mapping[str, float])
     out = {}
     for name in names:
         value = sparsity_dict[name]
+        if value is Ellipsis:  # the notebook's template, not filled in yet
+            raise NotImplementedError(f"sparsity_dict[{name!r}] is still ...: replace it by a sparsity in [0, 1]")
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
             raise ValueError(f"sparsity_dict[{name!r}]={value!r} must be a number in [0, 1]")
         out[name] = float(value)

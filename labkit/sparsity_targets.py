@@ -43,24 +43,24 @@ __all__ = ["SIZE_TARGET", "ACCURACY_BAR", "TINY_CURVES", "full_vgg_kept_paramete
            "check_sparsity_accuracy", "check_sparsity_dict"]
 
 SIZE_TARGET = 0.25  # at most this fraction of the full VGG's dense size
-ACCURACY_BAR = 0.72  # fraction of the tiny model's dense accuracy (BENCHMARKS.md, Q5)
+ACCURACY_BAR = 0.66  # fraction of the tiny model's dense accuracy (BENCHMARKS.md, Q5)
 FINETUNE_EPOCHS = 1
 _SEED = 0  # lk.setup()'s seed: the loaders are those the autograder's notebook gets
 
 GRID = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # sparsities of the curves below
-# Tiny model (data/tiny/vgg_tiny.pth), reference mask rule, grading test subset: accuracy after
-# pruning one layer alone, as a fraction of dense (95.60%), at GRID; 1.0 = chance. Re-measure
+# Tiny model (the shipped labkit/assets/vgg_tiny.pth), reference mask rule, grading test subset: accuracy after
+# pruning one layer alone, as a fraction of dense (95.80%), at GRID; 1.0 = chance. Re-measure
 # when the tiny checkpoint, its data or the grading subsets change (BENCHMARKS.md, Q5).
 TINY_CURVES = {
-    "backbone.conv0.weight": (1.0, 1.0, 0.99, 0.977, 0.971, 0.843, 0.575, 0.105),
-    "backbone.conv1.weight": (1.0, 0.994, 0.987, 0.956, 0.923, 0.736, 0.303, 0.105),
-    "backbone.conv2.weight": (1.0, 0.992, 0.973, 0.908, 0.824, 0.686, 0.199, 0.105),
-    "backbone.conv3.weight": (1.0, 0.994, 0.994, 0.992, 0.99, 0.931, 0.772, 0.105),
-    "backbone.conv4.weight": (1.0, 0.998, 0.987, 0.975, 0.96, 0.785, 0.649, 0.105),
-    "backbone.conv5.weight": (1.0, 1.0, 1.0, 0.994, 0.992, 0.962, 0.785, 0.105),
-    "backbone.conv6.weight": (1.0, 0.992, 0.992, 0.992, 0.985, 0.967, 0.803, 0.105),
-    "backbone.conv7.weight": (1.0, 0.998, 0.998, 0.994, 0.994, 0.992, 0.96, 0.105),
-    "classifier.weight": (1.0, 0.998, 0.998, 0.994, 0.983, 0.981, 0.816, 0.105),
+    "backbone.conv0.weight": (1.0, 0.962, 0.829, 0.737, 0.564, 0.564, 0.144, 0.104),
+    "backbone.conv1.weight": (1.0, 0.994, 0.985, 0.983, 0.919, 0.839, 0.248, 0.104),
+    "backbone.conv2.weight": (1.0, 1.0, 0.985, 0.95, 0.877, 0.731, 0.532, 0.104),
+    "backbone.conv3.weight": (1.0, 0.994, 0.994, 0.994, 0.99, 0.973, 0.889, 0.104),
+    "backbone.conv4.weight": (1.0, 0.998, 0.994, 0.985, 0.952, 0.866, 0.618, 0.104),
+    "backbone.conv5.weight": (1.0, 0.996, 0.996, 0.996, 0.985, 0.946, 0.635, 0.104),
+    "backbone.conv6.weight": (1.0, 0.996, 0.994, 0.994, 0.994, 0.983, 0.887, 0.104),
+    "backbone.conv7.weight": (1.0, 0.998, 0.996, 0.996, 0.99, 0.983, 0.973, 0.104),
+    "classifier.weight": (1.0, 0.992, 0.992, 0.992, 0.992, 0.992, 0.82, 0.104),
 }
 
 
