@@ -7,6 +7,7 @@ evaluates the model and restores the parameter. Accuracies are fractions in [0, 
 from __future__ import annotations
 
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -20,7 +21,8 @@ from .pruning import PruneFn, prunable_parameters
 from .runtime import exact_fp32, model_device
 from .training import evaluate
 
-__all__ = ["ScanResult", "scan_sparsities", "sensitivity_scan", "naive_sensitivity_scan"]
+__all__ = ["ScanResult", "ScanPlan", "scan_sparsities", "sensitivity_scan", "naive_sensitivity_scan",
+           "default_memory_budget", "plan_scan"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -136,6 +138,91 @@ def _owner_stage(model: nn.Module, name: str) -> int:
     raise ValueError(f"cannot place parameter {name!r} in the VGG's stages")
 
 
+@dataclass(frozen=True)
+class ScanPlan:
+    """How :func:`sensitivity_scan` keeps to its memory budget.
+
+    Attributes:
+        budget: bytes the scan may use for cached activations and stacked batches.
+        chunks: consecutive groups of the loader's batches scanned one after the other (each
+            caches one layer's inputs for its images only); 1 = the whole set at once.
+        workers: parallel single-threaded CPU workers (1 on GPU).
+        sub_batch: images per stacked evaluation (a batch of the loader is split into pieces
+            of at most this many images; 0 = not split).
+        per_image: estimated bytes per image of the cache / of a stacked evaluation.
+    """
+
+    budget: int
+    chunks: list[list[int]]
+    workers: int
+    sub_batch: int
+    per_image: tuple[int, int]
+
+
+def default_memory_budget(device: torch.device | str) -> int:
+    """Half of the memory free now: on a GPU (``torch.cuda.mem_get_info``), on a CPU the
+    system's available memory (``MemAvailable``; 8 GiB when unknown)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free) // 2
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+@torch.inference_mode()
+def _bytes_per_image(stages: list[Callable], x: torch.Tensor) -> list[int]:
+    """Bytes of each stage's input for one image (index len(stages): the logits)."""
+    h = x[:1]
+    sizes = [h.element_size() * h.numel()]
+    for stage in stages:
+        h = stage(h)
+        sizes.append(h.element_size() * h.numel())
+    return sizes
+
+
+def plan_scan(stages: list[Callable], starts: list[int], batch_sizes: list[int], n_sparsities: int,
+              x: torch.Tensor, *, stack: bool, threads: int, budget: int) -> ScanPlan:
+    """Split the scan so that its cache and its stacked batches fit ``budget`` bytes.
+
+    The cache (one layer's inputs for every image of a chunk, twice while advancing to the next
+    layer) gets half of the budget, the CPU workers' stacked evaluations (``n_sparsities`` x
+    images, about 3 activations each live at the widest layer) the other half.
+    """
+    sizes = _bytes_per_image(stages, x)
+    cache_per_image = 2 * max(sizes[s] for s in starts)
+    stack_per_image = 3 * n_sparsities * max(sizes) if stack else 0
+    half = max(budget // 2, 1)
+    per_chunk = max(1, half // cache_per_image)
+    chunks: list[list[int]] = [[]]
+    count = 0
+    for k, n in enumerate(batch_sizes):
+        if chunks[-1] and count + n > per_chunk:
+            chunks.append([])
+            count = 0
+        chunks[-1].append(k)
+        count += n
+    workers, sub_batch = 1, 0
+    if stack:
+        largest = max(batch_sizes)
+        fits = max(1, half // stack_per_image)  # images in flight over all workers
+        if fits < largest:  # split batches into pieces, one piece per worker at a time
+            workers = max(1, min(threads, fits))
+            sub_batch = fits // workers
+        else:
+            workers = max(1, min(threads, fits // largest))
+    return ScanPlan(budget, chunks, workers, sub_batch, (cache_per_image, stack_per_image))
+
+
 @torch.no_grad()
 @exact_fp32()  # the lab's arithmetic: full fp32, TF32 off on GPUs
 def sensitivity_scan(
@@ -148,6 +235,7 @@ def sensitivity_scan(
     scan_end: float = 1.0,
     verbose: bool = True,
     stack_sparsities: bool | None = None,
+    memory_budget: int | None = None,
 ) -> ScanResult:
     """Scan each parameter's accuracy vs sparsity; identical to the lab's loop, about 2x faster.
 
@@ -164,14 +252,19 @@ def sensitivity_scan(
     computes each image's outputs the same way whatever the batch size (tests check that
     the results stay identical); GPU libraries may pick other kernels for other batch sizes,
     so on GPU the default is to keep the loader's batches (set it False to do so anywhere).
-    On CPU the batches are also spread over ``torch.get_num_threads()`` single-threaded
+    On CPU the batches are also spread over up to ``torch.get_num_threads()`` single-threaded
     workers (the thread count is restored afterwards): on a busy machine this beats
     multi-threaded kernels, and oneDNN's results do not depend on the thread count.
 
-    The loader's batches are read once and kept, with one layer's inputs for every image
-    (at most 64 x 32 x 32 floats = 256 KiB per image for the full VGG): use a subset of the
-    test set on small machines. The model is evaluated in eval mode; its mode and every
-    weight are restored in a ``finally`` (also on KeyboardInterrupt).
+    Memory: the scan keeps one layer's inputs for the images it scans (up to 256 KiB per image
+    for the full VGG: 2.5 GiB for the 10,000 test images), and on CPU each worker evaluates
+    ``len(sparsities)`` x N images at once (about 4.6 GiB for N=512 on the full VGG). Both are
+    kept within ``memory_budget`` (default: half of the free GPU memory, or of the available
+    RAM on CPU): the loader's batches are scanned in consecutive chunks (whole batches, so
+    every batch is the same as the lab's), and on CPU fewer workers run, on smaller pieces of
+    a batch when needed. Results do not change (the correct counts are summed). The model is
+    evaluated in eval mode; its mode and every weight are restored in a ``finally`` (also on
+    KeyboardInterrupt).
 
     Args:
         model: the network (the lab's VGG for the fast path).
@@ -182,6 +275,7 @@ def sensitivity_scan(
             parameter.
         stack_sparsities: stack a layer's sparsities into one batch after the pruned layer;
             None = on CPU only.
+        memory_budget: bytes for the cache and the stacked batches; None = see above.
 
     Returns:
         A :class:`ScanResult`.
@@ -200,11 +294,39 @@ def sensitivity_scan(
     device = model_device(model)
     if stack_sparsities is None:
         stack_sparsities = device.type == "cpu"
-    # On CPU, run batches on parallel single-threaded workers: faster than multi-threaded ops
-    # on a busy machine, and oneDNN's results do not depend on the thread count.
     threads = torch.get_num_threads()
-    workers = threads if device.type == "cpu" and stack_sparsities else 1
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    was_training = model.training
+    model.eval()
+    pool: ThreadPoolExecutor | None = None
+    try:
+        with torch.inference_mode():
+            batches = [(x.to(device), y.to(device)) for x, y in dataloader]
+        if not batches:
+            raise ValueError("sensitivity_scan() got an empty dataloader: there is nothing to measure")
+        starts = [_owner_stage(model, name) for name, _ in named]
+        budget = memory_budget if memory_budget is not None else default_memory_budget(device)
+        plan = plan_scan(stages, starts, [int(y.shape[0]) for _, y in batches], len(sparsities),
+                         batches[0][0], stack=stack_sparsities,
+                         threads=threads if device.type == "cpu" else 1, budget=budget)
+        # On CPU, run batches on parallel single-threaded workers: faster than multi-threaded
+        # ops on a busy machine, and oneDNN's results do not depend on the thread count.
+        if plan.workers > 1:
+            pool = ThreadPoolExecutor(plan.workers)
+            torch.set_num_threads(1)
+        return _scan(stages, named, starts, batches, sparsities, prune_fn, plan, pool,
+                     stack_sparsities, verbose)
+    finally:
+        model.train(was_training)
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+            torch.set_num_threads(threads)
+
+
+def _scan(stages: list[Callable], named: list[tuple[str, nn.Parameter]],
+          starts: list[int], batches: list[Batch], sparsities: list[float], prune_fn: PruneFn,
+          plan: ScanPlan, pool: ThreadPoolExecutor | None, stack_sparsities: bool,
+          verbose: bool) -> ScanResult:
+    """The scan proper (see :func:`sensitivity_scan`); every weight is restored in a finally."""
 
     def pmap(fn: Callable, items: list, bar: tqdm | None = None, step: float = 0.0) -> list:
         out = []
@@ -214,70 +336,71 @@ def sensitivity_scan(
                 bar.update(step)
         return out
 
+    num = sum(int(y.shape[0]) for _, y in batches)
+    correct = {name: torch.zeros(len(sparsities), dtype=torch.long) for name, _ in named}
     result = ScanResult(sparsities)
-    was_training = model.training
-    model.eval()
-    if pool is not None:
-        torch.set_num_threads(1)
+    chunks = len(plan.chunks)
     bar = tqdm(total=len(named) * len(sparsities), desc="scan", leave=False, disable=not verbose,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
     try:
-        with torch.inference_mode():
-            batches = [(x.to(device), y.to(device)) for x, y in dataloader]
-        if not batches:
-            raise ValueError("sensitivity_scan() got an empty dataloader: there is nothing to measure")
-        hidden = [x for x, _ in batches]  # inputs of stage `done` for each batch
-        done = 0
-        for name, param in named:
-            start = _owner_stage(model, name)
-            # advance the dense prefix up to this layer's input
-            hidden = pmap(lambda h, a=done, b=start: _advance(stages, a, b, h), hidden)
-            done = start
-            original = param.detach().clone()
-            accs = []
-            try:
-                if stack_sparsities and _weight_swappable(stages[start], name):
-                    bar.set_description(f"scan {name}")
-                    weights = [_pruned(original, s, prune_fn) for s in sparsities]
-                    correct = torch.zeros(len(weights), dtype=torch.long)
-                    for c in pmap(lambda hb: _stacked_correct(stages, start, weights, hb[0], hb[1][1]),
-                                  list(zip(hidden, batches)), bar, len(weights) / len(batches)):
-                        correct += c.cpu()
-                    num = sum(int(y.shape[0]) for _, y in batches)
-                    accs = [int(c) / num for c in correct]
-                else:
-                    for s in sparsities:
-                        bar.set_description(f"scan {name} @ {s:.2f}")
-                        prune_fn(param.detach(), s)
-                        accs.append(_suffix_accuracy(stages, start, hidden, batches))
-                        param.copy_(original)
-                        bar.update()
-            finally:
-                param.copy_(original)
-            result.accuracies[name] = accs
-            if verbose:
-                tqdm.write(_summary(name, sparsities, accs))
+        for c, chunk in enumerate(plan.chunks):
+            part = [batches[k] for k in chunk]
+            hidden = [x for x, _ in part]  # inputs of stage `done` for each batch of the chunk
+            done = 0
+            where = f" (images chunk {c + 1}/{chunks})" if chunks > 1 else ""
+            for (name, param), start in zip(named, starts):
+                # advance the dense prefix up to this layer's input
+                hidden = pmap(lambda h, a=done, b=start: _advance(stages, a, b, h), hidden)
+                done = start
+                original = param.detach().clone()
+                try:
+                    if stack_sparsities and _weight_swappable(stages[start], name):
+                        bar.set_description(f"scan {name}{where}")
+                        weights = [_pruned(original, s, prune_fn) for s in sparsities]
+                        pieces = _pieces(hidden, part, plan.sub_batch)
+                        for counts in pmap(lambda hb: _stacked_correct(stages, start, weights, hb[0], hb[1]),
+                                           pieces, bar, len(weights) / len(pieces) / chunks):
+                            correct[name] += counts.cpu()
+                    else:
+                        for i, s in enumerate(sparsities):
+                            bar.set_description(f"scan {name} @ {s:.2f}{where}")
+                            prune_fn(param.detach(), s)
+                            correct[name][i] += _suffix_correct(stages, start, hidden, part)
+                            param.copy_(original)
+                            bar.update(1 / chunks)
+                finally:
+                    param.copy_(original)
+                if c == chunks - 1:
+                    result.accuracies[name] = [int(k) / num for k in correct[name]]
+                    if verbose:
+                        tqdm.write(_summary(name, sparsities, result.accuracies[name]))
+            del hidden
     finally:
         bar.close()
-        model.train(was_training)
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-            torch.set_num_threads(threads)
     return result
 
 
+def _pieces(hidden: list[torch.Tensor], batches: list[Batch], size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(cached input, targets) per batch, each batch split into pieces of ``size`` images (0: whole)."""
+    out = []
+    for h, (_, y) in zip(hidden, batches):
+        if size <= 0 or size >= y.shape[0]:
+            out.append((h, y))
+        else:
+            out.extend(zip(h.split(size), y.split(size)))
+    return out
+
+
 @torch.inference_mode()
-def _suffix_accuracy(stages: list[Callable], start: int, hidden: list[torch.Tensor],
-                     batches: list[Batch]) -> float:
-    """Run stages[start:] on each cached input and return the accuracy (same ops as evaluate)."""
+def _suffix_correct(stages: list[Callable], start: int, hidden: list[torch.Tensor],
+                    batches: list[Batch]) -> int:
+    """Run stages[start:] on each cached input; the number of correct predictions (as evaluate)."""
     num_correct = torch.zeros((), dtype=torch.long, device=batches[0][1].device)
-    num_samples = 0
     for h, (_, targets) in zip(hidden, batches):
         for stage in stages[start:]:
             h = stage(h)
         num_correct += (h.argmax(dim=1) == targets).sum()
-        num_samples += targets.shape[0]
-    return int(num_correct) / num_samples
+    return int(num_correct)
 
 
 def _pruned(original: torch.Tensor, sparsity: float, prune_fn: PruneFn) -> torch.Tensor:

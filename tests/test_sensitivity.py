@@ -166,3 +166,47 @@ def test_keyboard_interrupt_in_a_worker_restores_weights_and_threads():
         lk.sensitivity_scan(model, batches, fine_grained_prune, verbose=False)
     assert_same_state(model, before)
     assert torch.get_num_threads() == 2
+
+
+@pytest.mark.slow
+def test_a_small_memory_budget_chunks_the_set_and_splits_batches_exactly():
+    """Chunks of whole batches, fewer workers and split stacked batches: the same floats."""
+    model, batches = model_and_batches(n=40, batch=8)
+    naive = lk.naive_sensitivity_scan(model, batches, fine_grained_prune, verbose=False)
+    torch.set_num_threads(2)
+    stages = lk.sensitivity._vgg_stages(model)
+    starts = [lk.sensitivity._owner_stage(model, n) for n, _ in lk.prunable_parameters(model)]
+    sizes = [int(y.shape[0]) for _, y in batches]
+    # 1 MiB: the cache holds 8 images (64 KiB each, twice): 5 chunks of one batch
+    plan = lk.plan_scan(stages, starts, sizes, 6, batches[0][0], stack=False, threads=1, budget=1 << 20)
+    cache, _ = plan.per_image
+    assert plan.chunks == [[0], [1], [2], [3], [4]] and 8 * cache <= (1 << 20) // 2
+    fast = lk.sensitivity_scan(model, batches, fine_grained_prune, verbose=False,
+                               stack_sparsities=False, memory_budget=1 << 20)
+    assert fast.accuracies == naive.accuracies
+    # 16 MiB: one chunk, but 6 sparsities x 8 images do not fit: 2 workers on pieces of 3
+    plan = lk.plan_scan(stages, starts, sizes, 6, batches[0][0], stack=True, threads=2, budget=16 << 20)
+    _, stack = plan.per_image
+    assert len(plan.chunks) == 1 and (plan.workers, plan.sub_batch) == (2, 3)
+    assert plan.workers * plan.sub_batch * stack <= (16 << 20) // 2 < 8 * stack
+    fast = lk.sensitivity_scan(model, batches, fine_grained_prune, verbose=False, memory_budget=16 << 20)
+    assert fast.accuracies == naive.accuracies
+    assert torch.get_num_threads() == 2
+
+
+def test_the_full_vgg_scan_on_10k_images_keeps_to_its_budget():
+    """The lab's scan (10,000 test images in batches of 512, 6 sparsities) planned for 4 GiB:
+    one worker per thread would need ~4.6 GiB each; the plan keeps the cache and the stacks
+    within the budget (no compute: only the plan)."""
+    model = lk.VGG().eval()
+    stages = lk.sensitivity._vgg_stages(model)
+    starts = [lk.sensitivity._owner_stage(model, n) for n, _ in lk.prunable_parameters(model)]
+    sizes = [512] * 19 + [10_000 - 19 * 512]
+    budget = 4 << 30
+    plan = lk.plan_scan(stages, starts, sizes, 6, torch.rand(1, 3, 32, 32), stack=True, threads=8, budget=budget)
+    cache, stack = plan.per_image
+    assert 10_000 * cache > budget // 2  # the whole set would not fit: chunked
+    assert len(plan.chunks) > 1 and all(sum(sizes[k] for k in c) * cache <= budget // 2 for c in plan.chunks)
+    assert plan.workers * (plan.sub_batch or 512) * stack <= budget // 2 < 8 * 512 * stack
+    roomy = lk.plan_scan(stages, starts, sizes, 6, torch.rand(1, 3, 32, 32), stack=False, threads=1, budget=64 << 30)
+    assert len(roomy.chunks) == 1 and roomy.workers == 1 and roomy.sub_batch == 0
