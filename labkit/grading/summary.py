@@ -55,6 +55,8 @@ def _hint(msg: str) -> str:
     if msg.startswith("NameError"):
         return msg + " (a function or variable the test uses is missing: was it renamed, or " \
                      "did its cell fail?)"
+    if msg.startswith("AttributeError: module 'labkit' has no attribute"):
+        return msg + " (labkit has no such function: the lines this test grades are yours to write)"
     if msg.startswith("MemoryError") or "can't allocate memory" in msg:
         return msg + " (the kernel's memory limit was reached)"
     return msg

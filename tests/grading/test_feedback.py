@@ -174,3 +174,11 @@ def test_a_long_reason_is_shortened_in_the_table_and_whole_next_to_the_test():
     table, cells = html.split("<h2>Your notebook</h2>")
     assert "Tensor-likes are not close! ..." in table and "Mismatched" not in table
     assert escape(rec.failures["q1_test_a"]) in cells and "Mismatched elements: 3 / 9" in cells
+
+
+def test_calling_a_labkit_function_that_does_not_exist_says_the_lines_are_the_students():
+    master, graded = _master_and_graded()
+    graded.cells[3].outputs[1] = _error("AttributeError", "module 'labkit' has no attribute 'shrink_channels'", 2)
+    rec = Record("ann", "graded", {"q1_test_a": 0.0, "q1_test_b": 0.0}, {"q1_test_a": 3.0, "q1_test_b": 2.0})
+    summarise(graded, master, rec)
+    assert rec.failures["q1_test_a"].endswith("the lines this test grades are yours to write)")
