@@ -121,26 +121,6 @@ def test_scan_sparsities_like_arange_and_validated():
             lk.scan_sparsities(**bad)
 
 
-def test_scan_benchmark_runs_and_reports_identical(capsys):
-    import argparse
-
-    from labkit.bench import scan as bench_scan
-
-    parser = argparse.ArgumentParser()
-    bench_scan.add_arguments(parser)
-    args = parser.parse_args(["--images", "8", "--batch-size", "4", "--width", "0.125"])
-    assert bench_scan.run(args) == 0
-    out = capsys.readouterr().out
-    assert "accuracies identical: True" in out and "weights restored: True" in out
-
-
-def test_scan_benchmark_needs_the_oracle(tmp_path):
-    from labkit.bench import load_oracle
-
-    with pytest.raises(FileNotFoundError, match="tests/oracle.py"):
-        load_oracle(tmp_path / "oracle.py")
-
-
 def test_parallel_cpu_workers_are_exact_and_restore_the_thread_count():
     model, batches = model_and_batches()
     naive = lk.naive_sensitivity_scan(model, batches, fine_grained_prune, verbose=False)
