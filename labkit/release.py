@@ -16,6 +16,10 @@ and nothing half-written is left behind on failure), then audits:
    asserts in test cells; none before the first answer) and earns 0 points;
 4. **committed == regenerated**: with ``--check`` the committed release must equal the fresh
    one byte for byte (for tests and CI); otherwise the committed release is replaced.
+
+Before all that, the source notebook and its reviewable twin ``<course>/source-py/<a>.py`` (a
+jupytext percent-format script, :mod:`labkit.source_script`) are synced, the file edited last
+winning; with ``--check`` they must already be equal.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from .grading.course import prepare_master
 from .grading.results import read_records
 from .scaffold import scaffold_problems
 from .source_notebook import default_course_dir
+from .source_script import sync_source
 
 __all__ = ["AuditReport", "Graded", "autograde", "run_release", "secret_lines", "find_leaks"]
 
@@ -52,6 +57,7 @@ class AuditReport:
     source_failures: list[str] = field(default_factory=list)  # cells below full marks
     blank_problems: list[str] = field(default_factory=list)  # unexpected errors, timeouts, points
     release_differs: bool | None = None  # committed vs regenerated (None: not compared)
+    script: str | None = None  # the source script's state (labkit.source_script.SourcePair.state)
     written: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -60,11 +66,15 @@ class AuditReport:
         source_ok = self.source_score is None or (
             self.source_score[0] == self.source_score[1] and not self.source_failures)
         blank_ok = self.blank_score is None or (self.blank_score[0] == 0 and not self.blank_problems)
-        return not self.leaks and not self.scaffold and source_ok and blank_ok and not self.release_differs
+        script_ok = self.script not in ("script missing", "differ")
+        return (not self.leaks and not self.scaffold and source_ok and blank_ok
+                and not self.release_differs and script_ok)
 
     def summary(self) -> str:
         """One line per audited item, then the verdict."""
         lines = [f"release audit of {self.assignment}:"]
+        if self.script is not None:
+            lines.append(_SCRIPT_LINES[self.script].format(f"source-py/{self.assignment}.py"))
         lines.append("  nothing leaked" if not self.leaks else f"  LEAKED {len(self.leaks)} secret line(s):")
         lines += [f"    {leak}" for leak in self.leaks[:20]]
         lines.append("  every stub names what the student defines" if not self.scaffold
@@ -86,6 +96,8 @@ class AuditReport:
         short = ["nothing leaked" if not self.leaks else f"{len(self.leaks)} leaked line(s)"]
         if self.scaffold:
             short.append(f"{len(self.scaffold)} stub name(s) missing")
+        if self.script in ("script missing", "differ"):
+            short.append("source script " + ("missing" if self.script == "script missing" else "out of sync"))
         if self.source_score is not None:
             short.insert(0, f"source {self.source_score[0]:g}/{self.source_score[1]:g}")
             short.insert(1, f"blank {self.blank_score[0]:g}/{self.blank_score[1]:g}")
@@ -95,6 +107,16 @@ class AuditReport:
             short.append("release regenerated")
         lines.append(("audit passed: " if self.ok else "AUDIT FAILED: ") + ", ".join(short))
         return "\n".join(lines)
+
+
+_SCRIPT_LINES = {
+    "in sync": "  source notebook and {} in sync",
+    "script written": "  wrote {} from the source notebook",
+    "notebook updated": "  updated the source notebook from {} (edited last)",
+    "script missing": "  SOURCE SCRIPT {} MISSING: run `labkit release` to write it",
+    "differ": "  SOURCE SCRIPT {} DIFFERS from the source notebook: run `labkit release` "
+              "(the file edited last wins)",
+}
 
 
 def _region_lines(source: str) -> tuple[list[str], list[str]]:
@@ -256,6 +278,7 @@ def run_release(
         raise FileNotFoundError(f"no source notebook at {source_path}")
     say = print if verbose else (lambda *a, **k: None)
     report = AuditReport(assignment)
+    report.script = sync_source(course_dir, assignment, check=check).state
     with tempfile.TemporaryDirectory(prefix="labkit-release-") as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()

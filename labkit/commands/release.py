@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--course", "--course-dir", dest="course", type=Path, default=None,
                         help="nbgrader course folder (default: the repository's notebooks/)")
     parser.add_argument("--check", action="store_true",
-                        help="do not write: fail when the committed release differs from a fresh one")
+                        help="do not write: fail when the committed release differs from a fresh one, "
+                             "or the source notebook from its script source-py/<assignment>.py")
     parser.add_argument("--no-grade", action="store_true",
                         help="skip autograding the source and the blank release (leak and diff checks only)")
 
