@@ -1,6 +1,6 @@
 """``labkit demo``: the main job end to end on the tiny profile, offline, on a CPU.
 
-1. build the tiny dataset and reference model (reused when present);
+1. make the tiny profile ready (dataset generated when missing, the tiny model shipped in labkit);
 2. regenerate the student release from the source notebook and audit it;
 3. run the lab notebook (solutions included) as a student would, on the tiny profile, and keep
    the executed notebook and an HTML rendering with its plots;
@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-from labkit.commands import grade, release, train
+from labkit.commands import grade, release
 from labkit.demo import execute_notebook, print_grade_table
+from labkit.prepare import prepare
 from labkit.samples import write_samples
 from labkit.source_notebook import default_course_dir
 
@@ -51,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n[{n}/5] {title}   ({time.perf_counter() - start:.0f} s so far)", flush=True)
 
     step(1, "tiny profile: dataset and dense reference model")
-    if _verb(train, ["--profile", "tiny"]) != 0:
-        return 1
+    ready = prepare("tiny", verbose=True)
+    print(f"   dataset: {ready.data}\n   model:   {ready.checkpoint} (shipped with labkit)")
     step(2, "regenerate the student release and audit it")
     if _verb(release, ["--assignment", args.assignment, "--course", str(course)]) != 0:
         print("the release audit failed: see above")

@@ -18,9 +18,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or the source notebook from its script source-py/<assignment>.py")
     parser.add_argument("--no-grade", action="store_true",
                         help="skip autograding the source and the blank release (leak and diff checks only)")
+    parser.add_argument("--bundle", type=Path, default=None, metavar="PATH.zip",
+                        help="after a passed audit, also write the student bundle (release notebook, "
+                             "labkit wheel, STUDENTS.md) and audit it, inside the wheel too")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``labkit release``: 0 when the audit passed."""
     report = run_release(args.course, args.assignment, check=args.check, grade=not args.no_grade)
-    return 0 if report.ok else 1
+    if not report.ok:
+        return 1
+    if args.bundle is not None:
+        from labkit.bundle import make_bundle
+
+        bundle = make_bundle(args.bundle, course_dir=args.course, assignment=args.assignment)
+        print(bundle.summary())
+        return 0 if bundle.ok else 1
+    return 0
