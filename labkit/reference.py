@@ -16,9 +16,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import ensure_data, load_cifar_tensors
+from .data import load_cifar_tensors
 from .device_loader import DeviceLoader
 from .models import VGG, save_checkpoint
+from .prepare import prepare
 from .profiles import Profile, resolve_profile
 from .runtime import get_device, seed_everything, training_precision, training_precision_name
 from .training import evaluate
@@ -95,7 +96,7 @@ def train_reference(
     if epochs < 1:
         raise ValueError(f"epochs={epochs} must be >= 1")
     device = torch.device(device) if device is not None else get_device()
-    ensure_data(profile, verbose=verbose)
+    prepare(profile, model=False, download=True, verbose=verbose)  # the dataset only
     seed_everything(seed)
 
     splits = {}
@@ -174,7 +175,7 @@ def ensure_reference(
     """
     profile = _as_profile(profile)
     if profile.name == "tiny":
-        ensure_data(profile, verbose=verbose)  # cheap when present; the checkpoint needs it
+        prepare(profile, model=False, verbose=verbose)  # the dataset; cheap when present
     target = profile.trained_checkpoint or profile.checkpoint
     if target.is_file() and not force:
         if verbose:
