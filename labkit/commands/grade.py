@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--import-manual", type=Path, default=None, metavar="SCORES_CSV",
                         help="merge free-text scores (student, grade_id or question, score)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--allow-network", action="store_true",
+                        help="let student code use the network (default: its own network "
+                             "namespace with only loopback)")
+    parser.add_argument("--no-fast", dest="fast", action="store_false",
+                        help="grade on the slower path of before issue 13 (figures drawn, kernels "
+                             "asked to exit); same scores, for comparison")
     parser.add_argument("--shard", default=None, metavar="K/N",
                         help="grade only shard K of N: a stable 1/N of the students (by a hash of "
                              "the id, the same on every machine); merge the shards with --merge")
@@ -96,7 +102,7 @@ def _import_manual(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from labkit.grading.shards import merge_shards
+    from labkit.grading.merge import merge_shards
 
     if args.inputs:
         print("labkit grade --merge takes shard out folders, not submissions", file=sys.stderr)
@@ -129,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
                        wall_limit=args.wall_limit,
                        mem_bytes=int(args.memory_limit * 2**30) or None,
                        id_pattern=args.id_pattern, roster=_roster(args.roster),
-                       verbose=not args.quiet)
+                       verbose=not args.quiet, network=args.allow_network, fast=args.fast)
         if args.shard is not None:
             from labkit.grading.shards import parse_shard
 

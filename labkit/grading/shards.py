@@ -16,20 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .course import GradingError, Master, _tree_sha, prepare_master
-from .results import Record, read_records, write_record
+from .collect import Submission
+from .course import GradingError, Master
+from .results import read_records
 
-if TYPE_CHECKING:
-    from .batch import Options
-    from .collect import Submission
-
-__all__ = ["STAMP", "parse_shard", "shard_of", "select_shard", "read_stamp", "merge_shards",
-           "MergeSummary"]
+__all__ = ["STAMP", "parse_shard", "shard_of", "select_shard", "read_stamp"]
 
 STAMP = "shard.json"
 
@@ -65,16 +58,17 @@ def read_stamp(out: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def select_shard(subs: list[Submission], opts: Options, master: Master) -> tuple[list[Submission], Options]:
-    """Keep the submissions (and roster students) of shard ``opts.shard``; stamp ``opts.out``.
+def select_shard(subs: list[Submission], roster: list[str], shard: tuple[int, int], out: Path,
+                 master: Master) -> tuple[list[Submission], list[str]]:
+    """Keep the submissions and roster students of ``shard`` (K, N); stamp ``out``.
 
     Raises:
-        GradingError: ``opts.out`` holds another shard, or records of students outside this one.
+        GradingError: ``out`` holds another shard, or records of students outside this one.
     """
-    k, n = opts.shard
-    out = opts.out.resolve()
+    k, n = shard
+    out = out.resolve()
     mine = [s for s in subs if shard_of(s.student, n) == k]
-    roster = [s for s in opts.roster if shard_of(s, n) == k]
+    roster = [s for s in roster if shard_of(s, n) == k]
     if (out / STAMP).is_file():
         old = read_stamp(out)
         if (old["shard"], old["of"]) != (k, n):
@@ -91,105 +85,4 @@ def select_shard(subs: list[Submission], opts: Options, master: Master) -> tuple
     tmp = out / (STAMP + ".tmp")
     tmp.write_text(json.dumps(stamp, indent=1) + "\n")
     tmp.replace(out / STAMP)
-    return mine, replace(opts, roster=roster)
-
-
-@dataclass
-class MergeSummary:
-    """What a merge wrote: the number of shards and students, and the merged out folder."""
-
-    shards: int
-    students: int
-    out: Path
-
-
-def _check(stamps: list[tuple[Path, dict]], source_sha: str, assignment: str) -> None:
-    """Raise GradingError naming every problem of the shard set (see merge_shards)."""
-    problems = []
-    ns = {s["of"] for _, s in stamps}
-    if len(ns) > 1:
-        problems.append("the shards split the students differently: "
-                        + ", ".join(f"{d} is {s['shard']}/{s['of']}" for d, s in stamps))
-    for d, s in stamps:
-        if s["source_sha256"] != source_sha:
-            problems.append(f"{d} was graded from a different source notebook (sha256 "
-                            f"{s['source_sha256'][:12]}...) than --course's ({source_sha[:12] or 'none'}...): "
-                            "regrade it from this course, or merge with the course it was graded from")
-        if s["assignment"] != assignment:
-            problems.append(f"{d} is assignment {s['assignment']!r}, not {assignment!r}")
-    if len(ns) == 1:
-        n = ns.pop()
-        seen: dict[int, list[Path]] = {}
-        for d, s in stamps:
-            seen.setdefault(s["shard"], []).append(d)
-        missing = [f"{k}/{n}" for k in range(1, n + 1) if k not in seen]
-        if missing:
-            problems.append(f"missing shard(s) {', '.join(missing)}: grade them with --shard and pass "
-                            "their out folders to --merge")
-        for k, dirs in sorted(seen.items()):
-            if len(dirs) > 1:
-                problems.append(f"shard {k}/{n} given twice: {', '.join(map(str, dirs))}")
-    if problems:
-        raise GradingError("cannot merge:\n  " + "\n  ".join(problems))
-
-
-def merge_shards(shard_dirs: list[Path], out: Path, course: Path, assignment: str) -> MergeSummary:
-    """Build ``out``'s gradebook, grades.csv, feedback and manual sheet from the shards' records.
-
-    Args:
-        shard_dirs: the shards' out folders (each with ``shard.json`` and ``results/``).
-        out: the merged out folder (created; merging again into it gives the same files).
-        course: the nbgrader course folder the shards were graded from.
-        assignment: its assignment name.
-
-    Raises:
-        GradingError: a shard missing or given twice, shards split differently or graded from
-            another source notebook, a student graded in two shards, or a shard that has not
-            finished (students it was given without a record). Nothing is written then.
-    """
-    from .batch import finish_outputs
-    from .feedback import write_feedback
-    from .gradebook import merge_record
-
-    dirs = [Path(d).resolve() for d in shard_dirs]
-    out = out.resolve()
-    if out in dirs:
-        raise GradingError(f"--out {out} is one of the shards: merge into a new folder")
-    stamps = [(d, read_stamp(d)) for d in dirs]
-    src = course.resolve() / "source" / assignment
-    _check(stamps, _tree_sha(src) if src.is_dir() else "", assignment)
-    records: dict[str, Record] = {}
-    where: dict[str, list[Path]] = {}
-    unfinished = []
-    for d, stamp in dict(stamps).items():
-        recs = read_records(d / "results")
-        lost = [s for s in stamp["students"] if s not in recs]
-        if lost:
-            unfinished.append(f"{d} (shard {stamp['shard']}/{stamp['of']}) has no record for "
-                              f"{', '.join(lost[:5])}{', ...' if len(lost) > 5 else ''}: re-run its "
-                              "grade command (it resumes)")
-        for student, rec in recs.items():
-            where.setdefault(student, []).append(d)
-            records[student] = rec
-    twice = {s: ds for s, ds in where.items() if len(ds) > 1}
-    if unfinished or twice:
-        raise GradingError("cannot merge:\n  " + "\n  ".join(
-            unfinished + [f"{s} graded twice: in {', '.join(map(str, ds))}" for s, ds in sorted(twice.items())]))
-    out.mkdir(parents=True, exist_ok=True)
-    master = prepare_master(course.resolve(), assignment, out, force=True)
-    results = out / "results"
-    for stale in results.glob("*.json") if results.is_dir() else []:
-        if stale.stem not in records:
-            stale.unlink()
-            (out / "feedback" / f"{stale.stem}.html").unlink(missing_ok=True)
-    for student in sorted(records):
-        rec = records[student]
-        write_record(rec, results)
-        merge_record(master, rec)
-        write_feedback(rec, master, out / "feedback")
-        graded = where[student][0] / "course" / "autograded" / student
-        if graded.is_dir():
-            shutil.copytree(graded, master.root / "autograded" / student, dirs_exist_ok=True)
-    roster = sorted({s for _, stamp in stamps for s in stamp.get("roster", [])})
-    finish_outputs(master, out, roster)
-    return MergeSummary(len(dirs), len(records), out)
+    return mine, roster

@@ -1,0 +1,134 @@
+"""Build a Gradescope autograder zip from an nbgrader course: ``labkit gradescope --out ZIP``.
+
+The zip holds::
+
+    setup.sh          installs Python, labkit's wheel and its dependencies; prepares the course
+    run_autograder    grades /autograder/submission into /autograder/results/results.json
+    labkit.json       the assignment and the grading limits
+    labkit-*.whl      labkit itself (built from this checkout, or --wheel)
+    course/           nbgrader_config.py and source/<assignment>/ (the source notebook)
+
+The source notebook is the only member with hidden tests (the grader needs them); setup.sh
+makes it readable by root only and the student's kernel runs as ``nobody``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from labkit.grading.course import GradingError, prepare_master
+
+from .run import secret_lines
+
+__all__ = ["build_autograder", "SETUP_SH", "RUN_AUTOGRADER"]
+
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, in /autograder/source, when it builds the image.
+set -euo pipefail
+cd "$(dirname "$0")"
+if ! command -v python3 >/dev/null || ! python3 -c 'import sys; assert sys.version_info >= (3, 11)'; then
+    apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-pip
+fi
+python3 -c 'import sys; assert sys.version_info >= (3, 11), "labkit needs Python >= 3.11: choose the Ubuntu 24.04 base image"'
+python3 -m venv /autograder/venv
+/autograder/venv/bin/pip install --quiet --extra-index-url {index} ./{wheel}
+AUTOGRADER_ROOT=/autograder /autograder/venv/bin/python -m labkit.gradescope.run --setup
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for every submission, as root. AUTOGRADER_ROOT moves /autograder
+# (tests); LABKIT_PYTHON picks another interpreter with labkit installed.
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+export AUTOGRADER_ROOT="$ROOT"
+exec "${LABKIT_PYTHON:-$ROOT/venv/bin/python}" -m labkit.gradescope.run
+"""
+
+
+def _build_wheel(dest: Path) -> Path:
+    """Build labkit's wheel from the checkout it is imported from (no dependencies)."""
+    import labkit
+
+    repo = Path(labkit.__file__).resolve().parents[1]
+    if not (repo / "pyproject.toml").is_file():
+        raise GradingError("labkit is not imported from a source checkout: pass --wheel labkit-*.whl")
+    cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+           "-w", str(dest), str(repo)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(dest.glob("labkit-*.whl"))
+    if done.returncode != 0 or not wheels:
+        raise GradingError(f"building labkit's wheel failed ({' '.join(cmd)}):\n{done.stderr[-2000:]}")
+    return wheels[-1]
+
+
+def build_autograder(course: Path, assignment: str, out_zip: Path, *, wheel: Path | None = None,
+                     cell_timeout: float | None = None, wall_limit: float = 600.0,
+                     memory_gib: float = 4.0, prepare_data: bool = True,
+                     index_url: str = TORCH_CPU_INDEX) -> Path:
+    """Write the autograder zip ``out_zip`` for ``assignment`` of the nbgrader course ``course``.
+
+    Args:
+        course: the nbgrader course folder (``source/<assignment>/`` + ``nbgrader_config.py``).
+        assignment: the assignment name.
+        out_zip: the zip to write.
+        wheel: labkit's wheel; None builds it from this checkout.
+        cell_timeout, wall_limit, memory_gib: the grading limits (seconds per cell, None for
+            the course's Execute.timeout; seconds per submission; GiB per kernel, 0 for none).
+        prepare_data: build the tiny profile's data and checkpoint in setup.sh (False for a
+            course whose notebook needs no data).
+        index_url: extra package index for torch (CPU wheels by default).
+
+    Raises:
+        GradingError: the course does not generate (see prepare_master), the wheel cannot be
+            built, or a hidden-test line was found in a member other than the source notebook.
+    """
+    course = course.resolve()
+    with tempfile.TemporaryDirectory(prefix="labkit-gradescope-build-") as tmp:
+        master = prepare_master(course, assignment, Path(tmp) / "check", force=True)  # validates
+        wheel = wheel.resolve() if wheel is not None else _build_wheel(Path(tmp) / "wheel")
+        config = {"assignment": assignment, "notebook": master.notebook, "cell_timeout": cell_timeout,
+                  "wall_limit": wall_limit, "memory_gib": memory_gib, "prepare_data": prepare_data}
+        members: dict[str, bytes] = {
+            "setup.sh": SETUP_SH.format(index=index_url, wheel=wheel.name).encode(),
+            "run_autograder": RUN_AUTOGRADER.encode(),
+            "labkit.json": (json.dumps(config, indent=1) + "\n").encode(),
+            wheel.name: wheel.read_bytes(),
+        }
+        if (course / "nbgrader_config.py").is_file():
+            members["course/nbgrader_config.py"] = (course / "nbgrader_config.py").read_bytes()
+        src = course / "source" / assignment
+        sources = {f"course/source/{assignment}/{p.relative_to(src).as_posix()}": p.read_bytes()
+                   for p in sorted(src.rglob("*")) if p.is_file()
+                   and not {".ipynb_checkpoints", "__pycache__"} & set(p.parts)}
+        _audit(members, secret_lines(master))
+        out_zip.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, data in {**members, **sources}.items():
+                info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+                info.external_attr = (0o755 if name in ("setup.sh", "run_autograder") else 0o644) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(info, data)
+    return out_zip
+
+
+def _audit(members: dict[str, bytes], hidden: list[str]) -> None:
+    """Raise if a hidden-test line is in any member but the course source (wheel included)."""
+    for name, data in members.items():
+        texts = [data]
+        if name.endswith(".whl"):
+            import io
+
+            with zipfile.ZipFile(io.BytesIO(data)) as w:
+                texts = [w.read(n) for n in w.namelist()]
+        for text in texts:
+            found = [h for h in hidden if len(h) >= 6 and any(
+                f.encode() in text for f in (h, json.dumps(h)[1:-1]))]  # JSON escapes quotes
+            if found:
+                raise GradingError(f"{name} contains the hidden test line {found[0]!r}: labkit must "
+                                   "not ship hidden tests outside the course source")

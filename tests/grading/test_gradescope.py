@@ -1,0 +1,122 @@
+"""The Gradescope autograder on the toy course: the zip's layout, run_autograder in a temporary
+folder laid out like Gradescope's (AUTOGRADER_ROOT), scores equal to ``labkit grade``'s, and no
+hidden-test text in results.json or anywhere in the zip but the course's source notebook."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit.grading.batch import Options, grade_batch
+from labkit.grading.course import prepare_master
+from labkit.grading.results import read_records
+from labkit.gradescope.build import build_autograder
+from labkit.gradescope.run import secret_lines
+
+from .toy_cases import toy_cases
+
+pytestmark = pytest.mark.slow
+TOY = Path(__file__).parent / "fixtures" / "toy"
+CASES = ("correct", "wrong-strict-threshold", "renamed-function", "os-exit", "invalid-json")
+SOURCE_MEMBER = "course/source/toy/toy.ipynb"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory):
+    """The zip, Gradescope's folder with it unpacked and set up, the cases and labkit grade's
+    records of the same submissions."""
+    if os.geteuid() != 0:
+        pytest.skip("run_autograder runs as root on Gradescope (kernels as 'nobody'); run as root")
+    root = tmp_path_factory.mktemp("gradescope")
+    zip_path = build_autograder(TOY, "toy", root / "autograder.zip", cell_timeout=6, wall_limit=60,
+                                prepare_data=False)  # the toy notebook reads no data
+    gs = root / "autograder"
+    with zipfile.ZipFile(zip_path) as z:
+        z.extractall(gs / "source")
+    env = {**os.environ, "AUTOGRADER_ROOT": str(gs)}
+    subprocess.run([sys.executable, "-m", "labkit.gradescope.run", "--setup"], env=env, check=True)
+
+    master = prepare_master(TOY, "toy", root / "probe", force=False)
+    source = nbformat.read(master.root / "source" / "toy" / "toy.ipynb", as_version=4)
+    cases = {c.student: c for c in toy_cases(source, master.release, [], []) if c.student in CASES}
+    subs = root / "submissions"
+    subs.mkdir()
+    for case in cases.values():
+        (subs / f"{case.student}.ipynb").write_bytes(case.make())
+    out = root / "graded"
+    grade_batch([subs], Options(TOY, "toy", out, workers=2, cell_timeout=6, wall_limit=60,
+                                verbose=False, prepare_data=False))
+    return zip_path, gs, cases, read_records(out / "results"), master
+
+
+def _run_autograder(gs: Path, name: str, data: bytes) -> dict:
+    shutil.rmtree(gs / "submission", ignore_errors=True)
+    shutil.rmtree(gs / "results", ignore_errors=True)
+    (gs / "submission" / "upload").mkdir(parents=True)
+    (gs / "submission" / "upload" / name).write_bytes(data)
+    env = {**os.environ, "AUTOGRADER_ROOT": str(gs), "LABKIT_PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(gs / "source" / "run_autograder")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((gs / "results" / "results.json").read_text())
+
+
+def test_zip_layout_and_no_hidden_tests_outside_the_source(built):
+    zip_path, _, _, _, master = built
+    hidden = [h for h in secret_lines(master) if len(h) >= 6]
+    assert hidden, "the toy course has hidden tests"
+    with zipfile.ZipFile(zip_path) as z:
+        names = z.namelist()
+        assert {"setup.sh", "run_autograder", "labkit.json", SOURCE_MEMBER} <= set(names)
+        wheels = [n for n in names if n.startswith("labkit-") and n.endswith(".whl")]
+        assert len(wheels) == 1 and wheels[0] in z.read("setup.sh").decode()
+        assert z.getinfo("run_autograder").external_attr >> 16 & 0o111
+        texts = {n: z.read(n) for n in names}
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(texts.pop(wheels[0]))) as w:
+        assert "labkit/gradescope/run.py" in w.namelist()
+        texts |= {f"{wheels[0]}:{n}": w.read(n) for n in w.namelist()}
+    forms = [f.encode() for h in hidden for f in (h, json.dumps(h)[1:-1])]  # as in JSON too
+    leaks = {n: f for n, t in texts.items() for f in forms if f in t}
+    assert set(leaks) == {SOURCE_MEMBER}, leaks  # the grader's copy, root-only once set up
+
+
+@pytest.mark.parametrize("student", CASES)
+def test_run_autograder_scores_equal_labkit_grade(built, student):
+    _, gs, cases, records, master = built
+    result = _run_autograder(gs, "my_lab.ipynb", cases[student].make())
+    rec = records[student]
+    tests = {t["name"].split(": ", 1)[1]: t for t in result["tests"]}
+    autograded = {c.grade_id for c in master.cells if c.kind == "test"}
+    assert set(tests) == autograded  # free-text questions are left to manual grading
+    assert {g: t["score"] for g, t in tests.items()} == {g: rec.scores[g] or 0.0 for g in autograded}
+    assert {g: t["max_score"] for g, t in tests.items()} == {g: rec.max_scores.get(g, c.points)
+                                                             for c in master.cells for g in [c.grade_id]
+                                                             if g in autograded}
+    assert result["extra_data"]["status"] == rec.status == cases[student].status
+    text = json.dumps(result)
+    assert not [h for h in secret_lines(master) if len(h) >= 6 and json.dumps(h)[1:-1] in text]
+    for c in master.cells:  # each test's visible part is shown whole
+        if c.kind == "test":
+            assert c.release_source.strip() in tests[c.grade_id]["output"]
+    assert "q1" in result["output"] and "by hand" in result["output"]
+    for gid, message in rec.failures.items():  # the visible failure reaches the student
+        assert message in tests[gid]["output"]
+    if rec.status in ("crashed", "timeout", "invalid"):
+        assert "stopped" in result["output"] or "could not be graded" in result["output"]
+
+
+def test_no_notebook_is_a_clear_message(built):
+    _, gs, *_ = built
+    result = _run_autograder(gs, "notes.txt", b"hello")
+    assert "no notebook was found" in result["output"]
+    assert all(t["score"] == 0 for t in result["tests"])
