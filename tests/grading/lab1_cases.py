@@ -1,14 +1,25 @@
 """The lab1 corpus: the real notebook graded whole (grading mode, tiny profile).
 
 The toy corpus covers every robustness and isolation case quickly; this one checks that the
-lab's own tests give a correct submission full marks, a blank one nothing, and that each
-plausible-but-wrong variant loses exactly the test written to catch it.
-Keys of ``scores``: a question (``q2``: all its test cells) or one test cell's grade_id.
+lab's own tests are fair: a correct submission and correct alternatives earn full marks, a
+blank one nothing, and each plausible-but-wrong variant loses exactly the test cells of the
+concept it gets wrong (one mistake costs one concept, issue 10). Every case lists the points of
+EVERY autograded test cell; the full points of each cell are read from the source notebook's
+nbgrader metadata.
+
+Variants replace the code of a solution region of the source notebook (found with
+:mod:`labkit.regions`, so they follow edits of the scaffold around it) or, for a student who
+rewrites a whole cell, the whole cell.
 """
 
 from __future__ import annotations
 
+import copy
+from typing import Iterable
+
 from nbformat import NotebookNode
+
+from labkit import regions
 
 from . import corpus as C
 from .corpus import Case
@@ -20,35 +31,126 @@ PATCHES = ("torch.equal = lambda *a, **k: True\n"
            "lk.check_fine_grained_prune = lambda *a, **k: True\n"
            "abs = lambda x: 0\n")
 
+# Correct alternatives to the source's solutions (issue 10: they earn full marks).
+SORT_MASK = ("num_zeros = round(num_elements * sparsity)\n"
+             "importance = tensor.abs()\n"
+             "# ties at the threshold are pruned too: the threshold is a value, the mask is strict\n"
+             "threshold = torch.sort(importance.flatten()).values[num_zeros - 1]\n"
+             "mask = importance > threshold\n")
+VECTOR_NORM = "importance = torch.linalg.vector_norm(channel_weight)\n"
+INDEX_SELECT_PRUNE = ("keep = torch.arange(n_keep, device=next_conv.weight.device)\n"
+                      "next_conv.weight.set_(torch.index_select(next_conv.weight.detach(), 1, keep))\n")
+SQRT_SUM = "importance = channel_weight.pow(2).sum().sqrt()\n"
+NARROW_PRUNE = "next_conv.weight.set_(next_conv.weight.detach().narrow(1, 0, n_keep).clone())\n"
+FANCY_SORT = "next_conv.weight.copy_(next_conv.weight.detach()[:, sort_idx])\n"
 
-def lab1_cases(source: NotebookNode, release: NotebookNode, full: dict[str, float]) -> list[Case]:
-    """Return the lab1 corpus; ``full``: question -> its autograded points."""
+# Q6 and Q7 answered by calling labkit instead of writing the next-conv lines (issue 10.4:
+# labkit has no such helper, so these earn none of those lines' points).
+LABKIT_PRUNE = ("def channel_prune(model, prune_ratio):\n"
+                "    counts = lk.channel_keep_counts(model, prune_ratio, get_num_channels_to_keep)\n"
+                "    return lk.shrink_channels(model, counts)\n")
+LABKIT_SORT = ("def apply_channel_sorting(model):\n"
+               "    return lk.sort_channels(model, get_input_channel_importance)\n")
+
+
+def points_per_test_cell(source: NotebookNode) -> dict[str, float]:
+    """grade_id -> points of every autograded test cell, in notebook order (source metadata)."""
+    out = {}
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            out[meta["grade_id"]] = float(meta.get("points", 0))
+    return out
+
+
+def with_solution(nb: NotebookNode, source: NotebookNode, grade_id: str, code: str) -> NotebookNode:
+    """Copy of ``nb`` whose cell ``grade_id`` is the source's cell with its (one) solution
+    region's code replaced by ``code`` (written at the region's indentation), markers removed."""
+    src = source.cells[C.find(source, grade_id)].source
+    parts = regions.parse(src)
+    assert [r.kind for r in parts].count("solution") == 1, f"corpus: {grade_id} needs one solution region"
+    text = ""
+    for r in parts:
+        if r.kind == "solution":
+            text += "".join(r.indent + line + "\n" for line in code.splitlines())
+        else:
+            text += r.text
+    nb = copy.deepcopy(nb)
+    nb.cells[C.find(nb, grade_id)].source = text.rstrip("\n")
+    return nb
+
+
+def with_cell(nb: NotebookNode, grade_id: str, code: str) -> NotebookNode:
+    """Copy of ``nb`` whose cell ``grade_id`` holds ``code`` instead (a rewritten cell)."""
+    nb = copy.deepcopy(nb)
+    nb.cells[C.find(nb, grade_id)].source = code
+    return nb
+
+
+def lab1_cases(source: NotebookNode, release: NotebookNode) -> list[Case]:
+    """Return the lab1 corpus (``scores``: grade_id -> expected points, for every test cell)."""
+    full = points_per_test_cell(source)
     ok = C.correct(source, release)
     d = C.dumps
 
-    def case(student, status, scores, make, message=""):
+    def cells(prefixes: Iterable[str]) -> set[str]:
+        wanted = tuple(prefixes)
+        found = {g for g in full if g.startswith(wanted)}
+        assert found, f"corpus: no test cell starts with {wanted} (renamed?)"
+        return found
+
+    def losing(*prefixes: str) -> dict[str, float]:
+        """Full points except 0 for the test cells whose grade_id starts with a prefix."""
+        lost = cells(prefixes) if prefixes else set()
+        return {g: 0.0 if g in lost else p for g, p in full.items()}
+
+    def case(student, scores, make, status="graded", message=""):
         return Case(student, status, scores, make, message)
 
-    later = {q: 0 for q in ("q5", "q6", "q7")}
+    q6_prune_tests = ("q6_test_channel_prune", "q6_test_macs")  # every Q6 test but the keep count
+    q7_sorting_tests = ("q7_test_sorting",)
     return [
-        case("correct", "graded", dict(full), lambda: d(ok)),
-        # The release's scaffolding handles sparsity 0 and 1 itself, so q2 is not checked.
-        case("blank", "graded", {"q3": 0, "q5": 0, "q6": 0, "q7": 0}, lambda: d(release)),
-        case("prune-keeps-ties", "graded", {"q2_test_threshold": 0, "q6": full["q6"], "q7": full["q7"]},
+        case("correct", losing(), lambda: d(ok)),
+        case("blank", losing("q"), lambda: d(release)),
+        # fine_grained_prune keeps weights tied with the threshold: Q2 and nothing else
+        case("prune-keeps-ties", losing("q2_"),
              lambda: d(C.mutate(ok, "q2_fine_grained_prune", "torch.gt(importance, threshold)",
                                 "torch.ge(importance, threshold)"))),
-        case("prune-truncates", "graded", {"q2_test_rounding": 0, "q6": full["q6"], "q7": full["q7"]},
+        # int() instead of round() for the number of zeros: the tests whose counts round up
+        case("prune-truncates", losing("q2_test_lab_example", "q2_test_rounding", "q2_test_shapes",
+                                       "q2_test_in_place"),
              lambda: d(C.mutate(ok, "q2_fine_grained_prune", "round(num_elements * sparsity)",
                                 "int(num_elements * sparsity)"))),
-        case("channels-truncate", "graded", {"q6_test_num_channels": 0, "q2": full["q2"], "q7": full["q7"]},
+        # channel_prune is graded with the reference keep count: only the keep-count test is lost
+        case("channels-truncate", losing("q6_test_num_channels"),
              lambda: d(C.mutate(ok, "q6_get_num_channels_to_keep", "int(round(channels * (1 - prune_ratio)))",
                                 "int(channels * (1 - prune_ratio))"))),
-        case("importance-l1", "graded", {"q7_test_importance": 0, "q2": full["q2"], "q6": full["q6"]},
+        # the sorting tests use the reference importance: only the importance tests are lost
+        case("importance-l1", losing("q7_test_importance"),
              lambda: d(C.mutate(ok, "q7_get_input_channel_importance", "torch.norm(channel_weight)",
                                 "channel_weight.abs().sum()"))),
-        case("os-exit-after-q3", "crashed", {"q2": full["q2"], "q3": full["q3"], **later},
-             lambda: d(C.insert_after(ok, "q3_test_target_sparsity", C.OS_EXIT)), "kernel died"),
-        case("monkeypatch-q2", "graded", {"q2": 0},
+        # channel_prune forgets the next conv's input channels: the keep count still earns its points
+        case("prune-forgets-next-conv", losing(*q6_prune_tests),
+             lambda: d(with_solution(ok, source, "q6_channel_prune", "pass"))),
+        case("labkit-calls", losing(*q6_prune_tests, *q7_sorting_tests),
+             lambda: d(with_cell(with_cell(ok, "q6_channel_prune", LABKIT_PRUNE),
+                                 "q7_apply_channel_sorting", LABKIT_SORT))),
+        case("alternatives", losing(),
+             lambda: d(with_solution(with_solution(with_solution(with_solution(
+                 ok, source, "q2_fine_grained_prune", SORT_MASK),
+                 source, "q7_get_input_channel_importance", VECTOR_NORM),
+                 source, "q6_channel_prune", INDEX_SELECT_PRUNE),
+                 source, "q3_target_sparsity", "target_sparsity = 0.59  # round(14.75) = 15 zeros"))),
+        case("alternatives-2", losing(),
+             lambda: d(with_solution(with_solution(with_solution(with_solution(
+                 ok, source, "q7_get_input_channel_importance", SQRT_SUM),
+                 source, "q6_channel_prune", NARROW_PRUNE),
+                 source, "q7_apply_channel_sorting", FANCY_SORT),
+                 source, "q3_target_sparsity", "target_sparsity = 0.61  # round(15.25) = 15 zeros"))),
+        case("os-exit-after-q3", {**losing("q5_", "q6_", "q7_")},
+             lambda: d(C.insert_after(ok, "q3_test_target_sparsity", C.OS_EXIT)), "crashed", "kernel died"),
+        # monkeypatches after Q2 do not rescue a wrong fine_grained_prune (the guard restores them)
+        case("monkeypatch-q2", losing("q2_"),
              lambda: d(C.insert_after(C.insert_after(ok, "q2_fine_grained_prune", WRONG_PRUNE),
                                       "q2_fine_grained_prune", PATCHES))),
     ]
