@@ -53,6 +53,11 @@ def _grading_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="workers of the parallel batch (default 2)")
 
 
+def _gpu_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cpu-too", action="store_true",
+                        help="without a GPU, run the GPU sizes anyway (slow) instead of a small smoke run")
+
+
 # name -> (library module, its options, one-line help)
 BENCHES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] = {
     "scan": ("labkit.bench.scan", _scan_arguments,
@@ -63,9 +68,11 @@ BENCHES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] =
                 "dense vs channel-pruned VGG latency on CPU, vs the MAC reduction"),
     "grading": ("labkit.bench.grading", _grading_arguments,
                 "labkit grade: s per submission, 1 worker vs 2 on the same batch"),
+    "gpu": ("labkit.bench.gpu", _gpu_arguments,
+            "the full profile on one GPU: dense accuracy, Q7 check, scan, loops, recipe; one summary"),
 }
 # benchmarks that take the course's source notebook (reference solutions) get --course
-_NEEDS_COURSE = {"scan", "latency", "grading"}
+_NEEDS_COURSE = {"scan", "latency", "grading", "gpu"}
 
 
 def _course_argument(parser: argparse.ArgumentParser) -> None:
