@@ -163,7 +163,7 @@ def test_bundle_runs_to_the_end_in_a_fresh_venv_without_training(bundle, tmp_pat
     env.update(PATH=f"{python.parent}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(python.parent.parent),
                LABKIT_DATA_DIR=str(data), LABKIT_PROFILE="tiny", MPLBACKEND="agg", PIP_NO_INDEX="1")
     proc = subprocess.run(
-        [str(python), "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+        [str(python), "-m", "nbconvert", "--to", "notebook", "--execute",
          "--ExecutePreprocessor.timeout=900", "--output", "executed.ipynb", notebook.name],
         cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:]
