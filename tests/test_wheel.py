@@ -7,6 +7,7 @@ import csv
 import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from labkit.samples import write_samples
@@ -57,5 +58,16 @@ def test_labkit_grade_grades_two_notebooks_from_the_wheel(wheel_venv, course_cop
         rows = {r["student"]: r for r in csv.DictReader(f)}
     assert set(rows) == {"alice", "carol"}
     assert rows["alice"]["status"] == rows["carol"]["status"] == "graded", rows
-    assert float(rows["alice"]["total"]) == float(rows["alice"]["max_total"]) > 0
+    source = nbformat.read(course_copy / "source" / "lab1" / "lab1.ipynb", as_version=4)
+    autograded = sum(float(c.metadata["nbgrader"].get("points", 0)) for c in source.cells
+                     if c.metadata.get("nbgrader", {}).get("grade")
+                     and not c.metadata["nbgrader"].get("solution"))  # test cells, not free text
+    assert float(rows["alice"]["total"]) == autograded > 0  # every test passed
     assert float(rows["carol"]["total"]) == 0
+
+
+def test_labkit_release_check_runs_from_the_wheel(wheel_venv, course_copy, tmp_path):
+    got = wheel_venv.run(wheel_venv.labkit, "release", "--course", course_copy, "--check",
+                         "--no-grade", cwd=tmp_path)
+    assert got.returncode == 0, got.stdout
+    assert "audit passed: nothing leaked, release up to date" in got.stdout
