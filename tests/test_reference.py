@@ -61,11 +61,16 @@ def test_ensure_reference_saves_then_reuses(tiny_env: lk.Profile, capsys: pytest
 
 
 def test_train_verb(tiny_env: lk.Profile, capsys: pytest.CaptureFixture) -> None:
+    """The tiny profile always retrains, next to the dataset, and compares with the shipped model."""
+    from labkit.retrain import retrained_path
+
     assert cli_main(["train", "--profile", "tiny", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
-    assert "profile 'tiny'" in out and "saved" in out and tiny_env.checkpoint.is_file()
-    assert cli_main(["train", "--profile", "tiny"]) == 0
-    assert "reusing" in capsys.readouterr().out
+    assert "profile 'tiny'" in out and "saved" in out and "differs from the shipped one" in out
+    assert retrained_path(tiny_env).is_file() and not tiny_env.checkpoint.exists()
+    output = tiny_env.data_root / "mine.pth"
+    assert cli_main(["train", "--profile", "tiny", "--epochs", "1", "--output", str(output)]) == 0
+    assert f"saved {output}" in capsys.readouterr().out and output.is_file()
 
 
 def test_bad_epochs(tiny_env: lk.Profile) -> None:
