@@ -1,4 +1,8 @@
-"""``labkit bench grading``: the grader's speed, 1 worker against N, side by side in one run.
+"""``labkit bench grading``: the grader's speed, side by side in one run.
+
+``--compare paths`` (the default) grades the same submissions with today's path and the fast
+one (:mod:`labkit.bench.grading_paths`). ``--compare workers``, described below, compares 1
+worker against N.
 
 It grades ``--submissions`` copies of a correct submission (the source notebook's solutions
 filled into the release; read from the course folder, labkit holds no solutions) twice into
@@ -20,7 +24,7 @@ __all__ = ["run"]
 
 
 def run(*, course: Path | None = None, assignment: str = "lab1", submissions: int = 20,
-        workers: int = 2) -> int:
+        workers: int = 2, compare: str = "paths") -> int:
     """Grade ``submissions`` correct notebooks with 1 worker, then ``workers``; print the ratios.
 
     Args:
@@ -28,7 +32,14 @@ def run(*, course: Path | None = None, assignment: str = "lab1", submissions: in
         assignment: the assignment graded.
         submissions: submissions per batch.
         workers: workers of the parallel batch.
+        compare: ``"paths"``: today's grading path against the fast one, both with ``workers``
+            (:mod:`labkit.bench.grading_paths`); ``"workers"``: 1 worker against ``workers``.
     """
+    if compare == "paths":
+        from .grading_paths import run_paths
+
+        return run_paths(course=Path(course) if course is not None else default_course_dir(),
+                         assignment=assignment, submissions=submissions, workers=workers)
     import nbformat
 
     from labkit.grading.batch import Options, grade_batch

@@ -51,6 +51,10 @@ def _grading_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assignment", default="lab1")
     parser.add_argument("--submissions", type=int, default=20, help="submissions per batch (default 20)")
     parser.add_argument("--workers", type=int, default=2, help="workers of the parallel batch (default 2)")
+    parser.add_argument("--compare", choices=["paths", "workers"], default="paths",
+                        help="paths: today's grading path vs the fast one, same workers, same "
+                             "submissions (last line: throughput ratio, scores identical or not); "
+                             "workers: 1 worker vs --workers (default %(default)s)")
 
 
 def _gpu_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +71,7 @@ BENCHES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] =
     "latency": ("labkit.bench.latency", _latency_arguments,
                 "dense vs channel-pruned VGG latency on CPU, vs the MAC reduction"),
     "grading": ("labkit.bench.grading", _grading_arguments,
-                "labkit grade: s per submission, 1 worker vs 2 on the same batch"),
+                "labkit grade: today's path vs the fast one (or 1 worker vs 2) on the same batch"),
     "gpu": ("labkit.bench.gpu", _gpu_arguments,
             "the full profile on one GPU: dense accuracy, Q7 check, scan, loops, recipe; one summary"),
 }
