@@ -246,6 +246,8 @@ def _become_student(cfg: SandboxConfig, data: bytes, workdir: str, keep_jpy: boo
         os.setuid(cfg.uid)
     os.chdir(workdir)
     keep = {k: v for k, v in os.environ.items() if keep_jpy and k.startswith("JPY_")}
+    if not keep_jpy:  # its parent is the namespace's init, PID 1: no parent polling (and no
+        keep["JPY_PARENT_PID"] = "1"  # "Ctrl-C will not work" banner on the kernel's stderr)
     os.environ.clear()
     os.environ.update(keep)
     os.environ.update(cfg.env)

@@ -263,7 +263,7 @@ def _init(enter: Callable[[], Callable[[], None]], pipe_r: int, host_mnt_ns: str
                 signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
             body()
         except SystemExit as exc:
-            os._exit(exc.code if isinstance(exc.code, int) else 1)
+            os._exit(exc.code if isinstance(exc.code, int) else int(exc.code is not None))
         except BaseException:  # noqa: BLE001
             import traceback
 
