@@ -24,8 +24,8 @@ def lab1_graded(tmp_path_factory, tiny_checkpoint) -> tuple[Path, list[Case], Ma
     out, subs = root / "out", root / "submissions"
     subs.mkdir()
     master = prepare_master(COURSE, "lab1", out, force=False)
-    cases = lab1_cases(nbformat.read(SOURCE, as_version=4), master)
+    cases = lab1_cases(nbformat.read(SOURCE, as_version=4), master.release)
     for case in cases:
         (subs / f"{case.student}.ipynb").write_bytes(case.make())
-    grade_batch([subs], Options(COURSE, "lab1", out, workers=2, verbose=False, wall_limit=300))
+    grade_batch([subs], Options(course=COURSE, assignment="lab1", out=out, workers=2, verbose=False, wall_limit=300))
     return out, cases, master
