@@ -20,6 +20,7 @@ from torchvision.datasets import CIFAR10
 from torchvision.datasets.vision import VisionDataset
 
 from .device_loader import DeviceLoader
+from .fetch import safe_extractall
 from .profiles import Profile
 
 __all__ = [
@@ -139,7 +140,7 @@ def ensure_cifar10(root: str | Path, *, download: bool = False) -> Path:
     archive = root / ARCHIVE
     if archive.is_file():
         with tarfile.open(archive, "r:gz") as tar:
-            tar.extractall(root, filter="data")
+            safe_extractall(tar, root)  # filter="data", or the same checks before Python 3.11.4
         if not _missing(root):
             return root / FOLDER
     error = ""
