@@ -124,20 +124,31 @@ def _precision(mode: str, ops: tuple[tuple[str, str], ...] = _NEW_FLAGS) -> Iter
             torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved_legacy
 
 
+@contextlib.contextmanager
+def _exact() -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_precision("ieee"))
+        for device_type in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
+            stack.enter_context(torch.autocast(device_type, enabled=False))
+        yield
+
+
 def exact_fp32() -> contextlib.AbstractContextManager[None]:
-    """Run fp32 convolutions and matmuls in full fp32 (no TF32, no oneDNN bf16); restore after.
+    """Run fp32 convolutions and matmuls in full fp32 (no TF32, no oneDNN bf16, no autocast);
+    restore everything afterwards.
 
     torch lets cuDNN convolutions use TF32 by default on Ampere and later GPUs (A100, H100,
     RTX 30xx+): about 10 mantissa bits, enough to move a VGG's logits by ~5e-4 and to fail a
-    correct ``check_same_function``. Everything the lab compares (evaluation, checks, the
-    scan, latency) runs inside this context manager, which works as a decorator too (like
+    correct ``check_same_function``. An autocast region around the call (e.g. a training loop's
+    bf16 autocast) is switched off inside too. Everything the lab compares (evaluation, checks,
+    the scan, latency) runs inside this context manager, which works as a decorator too (like
     ``torch.backends.cudnn.flags``). Without a GPU nothing changes numerically on the CPU.
 
     Example:
         >>> with lk.exact_fp32():
         ...     logits = model(images)
     """
-    return _precision("ieee")
+    return _exact()
 
 
 def native_bf16(device: torch.device | str) -> bool:

@@ -130,3 +130,18 @@ def test_training_on_the_cpu_is_plain_fp32() -> None:
             y = nn.Linear(4, 4)(torch.rand(2, 4))
         assert lk.fp32_modes() == before
     assert y.dtype == torch.float32
+
+
+def test_evaluation_inside_an_autocast_region_still_runs_in_fp32() -> None:
+    """A training loop's bf16 autocast around an evaluation must not change the lab's numbers."""
+    torch.manual_seed(0)
+    model = lk.VGG(0.125).eval()
+    x = torch.rand(8, 3, 32, 32)
+    seen: list[torch.dtype] = []
+    model.classifier.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    plain = lk.evaluate(model, [(x, torch.arange(8) % 10)], verbose=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = lk.evaluate(model, [(x, torch.arange(8) % 10)], verbose=False)
+        assert lk.check_same_function("same", model, model, x)
+        assert model(x).dtype == torch.bfloat16  # the region itself is still autocast
+    assert inside == plain and seen[:3] == [torch.float32] * 3
