@@ -49,7 +49,7 @@ def _options(root: Path, cfg: dict, inputs_out: Path):
     from labkit.grading.batch import Options
 
     mem = cfg.get("memory_gib", 4.0)
-    return Options(root / "source" / "course", cfg["assignment"], inputs_out, workers=1, force=True,
+    return Options(course=root / "source" / "course", assignment=cfg["assignment"], out=inputs_out, workers=1, force=True,
                    cell_timeout=cfg.get("cell_timeout"), wall_limit=float(cfg.get("wall_limit", 600.0)),
                    mem_bytes=int(mem * 2**30) or None, verbose=False,
                    prepare_data=bool(cfg.get("prepare_data", True)))

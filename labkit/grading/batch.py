@@ -41,7 +41,7 @@ __all__ = ["Options", "Summary", "grade_batch", "finish_outputs", "read_records_
 GRACE_S = 60.0  # worker start-up and nbgrader bookkeeping on top of the wall limit
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Options:
     """How to grade (see ``labkit grade --help`` for each option)."""
 
@@ -246,8 +246,10 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
     threads = max(1, (os.cpu_count() or 1) // min(opts.workers, max(1, len(todo))))
     tmp_root = Path(tempfile.mkdtemp(prefix="labkit-grade-"))
     tmp_root.chmod(0o711)  # see worker.grade_one
-    base = Job("", "", "", str(out), str(tmp_root), opts.cell_timeout, opts.wall_limit,
-               opts.mem_bytes, threads, level[0], str(data_dir()), _hide_list(opts))
+    base = Job(student="", path="", sha256="", out_dir=str(out), tmp_root=str(tmp_root),
+               cell_timeout=opts.cell_timeout, wall_limit=opts.wall_limit,
+               mem_bytes=opts.mem_bytes, threads=threads, isolation=level[0],
+               data_dir=str(data_dir()), hide=_hide_list(opts))
     base = replace(base, protections=sorted(have), fast=opts.fast)
     jobs = [replace(base, student=s.student, path=str(s.path), sha256=s.sha256) for s in todo]
     try:  # a uid per worker slot, held for the whole batch

@@ -31,7 +31,7 @@ from .summary import summarise
 __all__ = ["Job", "grade_one", "record_for_failure"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Job:
     """One submission to grade and the limits to grade it under."""
 

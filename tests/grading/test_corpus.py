@@ -32,7 +32,7 @@ def _sha(path: Path) -> str:
 def _options(out: Path, **kw) -> Options:
     kw = {"workers": 2, "cell_timeout": 6, "wall_limit": 60, "verbose": False,
           "prepare_data": False, **kw}
-    return Options(TOY, "toy", out, **kw)
+    return Options(course=TOY, assignment="toy", out=out, **kw)
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ from labkit.grading.worker import Job, _sandbox
 
 
 def test_fast_kernel_draws_no_figures_and_todays_path_is_unchanged(tmp_path: Path):
-    job = Job("s", "s.ipynb", "0" * 64, str(tmp_path), str(tmp_path))
-    assert job.fast and Options(tmp_path, "toy", tmp_path).fast  # fast is the default
+    job = Job(student="s", path="s.ipynb", sha256="0" * 64, out_dir=str(tmp_path), tmp_root=str(tmp_path))
+    assert job.fast and Options(course=tmp_path, assignment="toy", out=tmp_path).fast  # fast is the default
     assert _sandbox(job, tmp_path, "token").env["MPLBACKEND"] == "agg"
     today = _sandbox(replace(job, fast=False), tmp_path, "token").env
     assert "MPLBACKEND" not in today  # ipykernel then picks its inline backend, as before

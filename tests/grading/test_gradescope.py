@@ -52,7 +52,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
     for case in cases.values():
         (subs / f"{case.student}.ipynb").write_bytes(case.make())
     out = root / "graded"
-    grade_batch([subs], Options(TOY, "toy", out, workers=2, cell_timeout=6, wall_limit=60,
+    grade_batch([subs], Options(course=TOY, assignment="toy", out=out, workers=2, cell_timeout=6, wall_limit=60,
                                 verbose=False, prepare_data=False))
     return zip_path, gs, cases, read_records(out / "results"), master
 

@@ -94,7 +94,7 @@ def _grade(tmp: Path, name: str, cells: dict[str, list[str]], **kw):
         (subs / f"{student}.ipynb").write_bytes(C.dumps(nb))
     opts = {"workers": 2, "cell_timeout": 30, "wall_limit": 90, "verbose": False,
             "prepare_data": False, **kw}
-    summary = grade_batch([subs], Options(TOY, "toy", out, **opts))
+    summary = grade_batch([subs], Options(course=TOY, assignment="toy", out=out, **opts))
     return read_records(out / "results"), summary, master.root / "autograded"
 
 

@@ -28,7 +28,7 @@ ROSTER = ["absent", "correct"]
 def _options(out: Path, **kw) -> Options:
     kw = {"workers": 2, "cell_timeout": 6, "wall_limit": 60, "verbose": False,
           "prepare_data": False, "roster": ROSTER, **kw}
-    return Options(TOY, "toy", out, **kw)
+    return Options(course=TOY, assignment="toy", out=out, **kw)
 
 
 def _rows(out: Path) -> list[dict]:
