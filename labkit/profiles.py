@@ -101,8 +101,13 @@ def _tiny(reason: str) -> Profile:
     return Profile("tiny", TINY_WIDTH, root, root / "vgg_tiny.pth", reason)
 
 
-def resolve_profile(profile: str | None = None) -> Profile:
+def resolve_profile(profile: str | None = None, *, warn: bool = True) -> Profile:
     """Return the profile to use (see the module docstring for the order of choice).
+
+    Args:
+        profile: "full", "tiny", or None (``LABKIT_PROFILE``, else automatic).
+        warn: warn (RuntimeWarning) when the full profile is chosen on a machine without a GPU;
+            False for tools that only handle its files (``labkit fetch``).
 
     Raises:
         ValueError: an unknown profile name (argument or ``LABKIT_PROFILE``).
@@ -113,7 +118,8 @@ def resolve_profile(profile: str | None = None) -> Profile:
         if name:
             if name not in PROFILES:
                 raise ValueError(f"unknown profile {name!r} from {source}: use one of {PROFILES}")
-            return _warn_cpu((_full if name == "full" else _tiny)(f"chosen by {source}"))
+            chosen = (_full if name == "full" else _tiny)(f"chosen by {source}")
+            return _warn_cpu(chosen) if warn else chosen
     full = _full("")
     have_data = (full.data_root / "cifar-10-batches-py").is_dir()
     have_ckpt = full.checkpoint.is_file()

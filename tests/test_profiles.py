@@ -16,6 +16,9 @@ def test_the_full_profile_on_a_cpu_warns_and_says_so(data_env, monkeypatch) -> N
     with pytest.warns(RuntimeWarning, match="full profile on a CPU.*LABKIT_PROFILE=tiny"):
         profile = lk.resolve_profile("full")
     assert "no GPU" in profile.reason
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert lk.resolve_profile("full", warn=False).name == "full"  # e.g. labkit fetch
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -101,13 +101,9 @@ def _timed(step: Step, fn: Callable[[Step], None]) -> Step:
 
 def _full_profile():
     """The full profile's paths (without the CPU warning: this benchmark sizes itself)."""
-    import warnings
-
     from ..profiles import resolve_profile
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return resolve_profile("full")
+    return resolve_profile("full", warn=False)
 
 
 def _data_root(workdir: Path, sizes: Sizes) -> tuple[Path, bool]:

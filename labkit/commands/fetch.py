@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``labkit fetch``: fetch (or verify) what the full profile needs."""
-    profile = resolve_profile("full")
+    profile = resolve_profile("full", warn=False)  # files only: no "slow on a CPU" warning
     try:
         if args.what in ("all", "data"):
             got = fetch_cifar10(profile.data_root, url=args.cifar_url)
