@@ -87,7 +87,7 @@ def _one_submission(tmp: Path, world: bool, notebook: bytes, k: int) -> float:
 def _row(name: str, on: list[float], off: list[float]) -> str:
     m_on, m_off = statistics.median(on), statistics.median(off)
     return (f"   {name}: median {m_on:.2f} s with the process world, {m_off:.2f} s without "
-            f"(+{m_on - m_off:.2f} s, {m_on / m_off:.2f}x; {len(on)} runs each, interleaved; "
+            f"({m_on - m_off:+.2f} s, {m_on / m_off:.2f}x; {len(on)} runs each, interleaved; "
             f"min {min(on):.2f} / {min(off):.2f} s)")
 
 
