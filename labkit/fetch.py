@@ -30,7 +30,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .profiles import SELF_TRAINED_NAME, Profile, _full, _tiny, resolve_profile
+from .profiles import (PUBLISHED_SHA256, PUBLISHED_SIZE, SELF_TRAINED_NAME, SHA256_ENV, Profile, _full,
+                       _tiny, resolve_profile)
 from .runtime import is_autograding
 
 __all__ = [
@@ -43,11 +44,7 @@ __all__ = [
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CHECKPOINT_URL = "https://hanlab18.mit.edu/files/course/labs/vgg.cifar.pretrained.pth"
-# From a public Git LFS pointer to a copy of vgg.cifar.pretrained.pth (third party; see module doc).
-PUBLISHED_SHA256 = "6b4aff21d828395aded52a8f2d3144ceda75d645eb9f57ea38e025ca28ded21a"
-PUBLISHED_SIZE = 36_951_439  # bytes
 FULL_VGG_PARAMETERS = 9_228_362
-SHA256_ENV = "LABKIT_CHECKPOINT_SHA256"  # a course's own pin (any size)
 
 
 class FetchError(RuntimeError):
@@ -219,10 +216,13 @@ def _pin(sha256: str | None) -> tuple[str, int | None]:
 def _describe_mismatch(path: Path, size: int, digest: str) -> tuple[type[FetchError], str]:
     """Corrupt (unreadable) or not published (a readable checkpoint)? And a description."""
     from .metrics import get_num_parameters
-    from .models import CheckpointError, load_checkpoint
+    from .models import CheckpointError, UnsafeCheckpointError, load_checkpoint
 
     try:
         model = load_checkpoint(path, trusted=False)
+    except UnsafeCheckpointError as e:
+        return NotPublishedError, f"it is not the published file: a readable torch file ({size:,} bytes, " \
+                                  f"sha256 {digest}) holding objects the safe loader refuses ({e.refused})"
     except (CheckpointError, OSError) as e:
         return CorruptFileError, f"it is corrupt: {size:,} bytes that do not load ({str(e).splitlines()[0]})"
     n = get_num_parameters(model)

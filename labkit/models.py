@@ -6,6 +6,7 @@ Shapes: N = batch, C = channels, H/W = height/width (32x32 input).
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -14,11 +15,23 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["VGG", "CheckpointError", "load_checkpoint", "save_checkpoint"]
+__all__ = ["VGG", "CheckpointError", "UnsafeCheckpointError", "load_checkpoint", "save_checkpoint"]
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint file is unreadable or does not fit the model."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A readable checkpoint holding Python objects that torch's safe loader refuses.
+
+    Attributes:
+        refused: the refused globals, e.g. "argparse.Namespace".
+    """
+
+    def __init__(self, message: str, refused: str) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class VGG(nn.Module):
@@ -131,8 +144,13 @@ def _read(path: Path, trusted: bool) -> object:
     # weights-only refused some Python objects: allow data-only ones, name the others
     try:
         names = list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-    except Exception:  # noqa: BLE001 - older torch, or unreadable: report what load said
-        names = []
+    except Exception:  # noqa: BLE001 - older torch, a legacy (non-zip) file, or not a checkpoint
+        names = re.findall(r"Unsupported global: GLOBAL (\S+)", str(first))
+    if not names:  # nothing named: not a refused object but an unreadable file (an HTML page ...)
+        raise CheckpointError(
+            f"checkpoint {path} could not be read ({type(first).__name__}: {_reason(first)}); "
+            "it is truncated or not a torch checkpoint: "
+            "delete it and download or train it again") from first
     allowed = [_data_global(n) for n in names]
     if names and all(a is not None for a in allowed):
         try:  # numpy scalars also need their dtype classes (numpy.dtypes.*), named only on load
@@ -140,12 +158,36 @@ def _read(path: Path, trusted: bool) -> object:
                 return torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError:
             pass
-    refused = ", ".join(n for n, a in zip(names, allowed) if a is None) or str(first).splitlines()[-1]
-    raise CheckpointError(
+    refused = ", ".join(n for n, a in zip(names, allowed) if a is None) or ", ".join(names)
+    if _is_pinned(path):  # the published file (sha256 verified): trusted as it is
+        return torch.load(path, map_location="cpu", weights_only=False)
+    raise UnsafeCheckpointError(
         f"checkpoint {path} is not corrupt, but besides tensors it holds Python objects that "
         f"torch's safe loader (weights_only=True) refuses: {refused}. If you trust where the "
         "file came from, load it with lk.load_checkpoint(path, trusted=True); or re-save just "
-        "its tensors: torch.save({'state_dict': model.state_dict()}, path)") from first
+        "its tensors: torch.save({'state_dict': model.state_dict()}, path)", refused) from first
+
+
+def _reason(error: BaseException) -> str:
+    """The informative line of torch.load's long weights-only message (e.g. "Unsupported operand 60")."""
+    lines = [l.strip() for l in str(error).splitlines() if l.strip()]
+    skip = ("Weights only load failed", "Check the documentation", "Please file", "(1)", "(2)",
+            "WeightsUnpickler error:")
+    useful = [l for l in lines if not l.startswith(skip)]
+    return (useful or lines or [type(error).__name__])[0][:200]
+
+
+def _is_pinned(path: Path) -> bool:
+    """Whether ``path`` is a checkpoint verified as published (its sha256 is pinned)."""
+    import hashlib
+
+    from .profiles import pinned_sha256s
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest() in pinned_sha256s()
 
 
 def load_checkpoint(path: str | Path, model: nn.Module | None = None, *, trusted: bool = False) -> nn.Module:
@@ -161,16 +203,18 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None, *, trusted
     Args:
         path: the checkpoint file.
         model: load into this model (its device is kept); None builds a VGG.
-        trusted: load with ``weights_only=False`` (any Python object; only for files you trust,
-            e.g. the published checkpoint after its sha256 matched).
+        trusted: load with ``weights_only=False`` (any Python object; only for files you trust).
+            A file whose sha256 is pinned as the published checkpoint
+            (:func:`labkit.profiles.pinned_sha256s`) is trusted without it.
 
     Returns:
         The model, on CPU unless ``model`` was given (then its device is kept).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        CheckpointError: the file is unreadable (truncated, not a torch file), holds objects
-            the safe loader refuses, holds no state dict, or its tensors do not fit the model;
+        UnsafeCheckpointError: it holds objects the safe loader refuses (not corrupt).
+        CheckpointError: the file is unreadable (truncated, not a torch file), holds no state
+            dict, or its tensors do not fit the model;
             the message names the file and the problem (each missing, unexpected or
             mis-shaped tensor).
     """

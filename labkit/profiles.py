@@ -29,6 +29,18 @@ PROFILES = ("full", "tiny")
 TINY_WIDTH = 0.125  # conv widths 8/16/32/32/64/64/64/64
 PUBLISHED_NAME = "vgg.cifar.pretrained.pth"  # the lab's published checkpoint (labkit fetch)
 SELF_TRAINED_NAME = "vgg.cifar.selftrained.pth"  # labkit train --profile full
+# The published checkpoint, pinned. From a public third-party Git LFS pointer to a copy of
+# vgg.cifar.pretrained.pth until a machine with internet confirms them (BENCHMARKS.md).
+PUBLISHED_SHA256 = "6b4aff21d828395aded52a8f2d3144ceda75d645eb9f57ea38e025ca28ded21a"
+PUBLISHED_SIZE = 36_951_439  # bytes
+SHA256_ENV = "LABKIT_CHECKPOINT_SHA256"  # a course's own pin (any size)
+
+
+def pinned_sha256s() -> set[str]:
+    """The sha256 digests of checkpoints verified as published: the lab's, and a course's own
+    pin (``LABKIT_CHECKPOINT_SHA256``) when set."""
+    own = os.environ.get(SHA256_ENV, "").strip().lower()
+    return {PUBLISHED_SHA256} | ({own} if own else set())
 
 
 @dataclass(frozen=True)

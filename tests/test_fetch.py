@@ -343,3 +343,13 @@ def test_the_fetch_verb_targets_the_published_name_even_with_a_self_trained_mode
     assert cli_main(["fetch", "--what", "checkpoint"]) == 0
     assert "sha256 verified" in capsys.readouterr().out
     assert profile.published_checkpoint.is_file() and profile.trained_checkpoint.is_file()
+
+
+def test_a_file_with_refused_objects_is_not_published_rather_than_corrupt(tmp_path, published):
+    import argparse
+
+    _, sha = published
+    dest = tmp_path / "vgg.cifar.pretrained.pth"
+    torch.save({"state_dict": lk.VGG(0.125).state_dict(), "args": argparse.Namespace(lr=0.1)}, dest)
+    with pytest.raises(NotPublishedError, match="argparse.Namespace"):
+        fetch_checkpoint(dest, sha256=sha, verbose=False)

@@ -148,3 +148,30 @@ def test_a_non_tensor_inside_the_state_dict_is_named(tmp_path):
     torch.save({"state_dict": state}, tmp_path / "odd.pth")
     with pytest.raises(CheckpointError, match=r"unexpected epoch \(a int, not a tensor\).*backbone.bn0.running_mean: a list, not a tensor"):
         load_checkpoint(tmp_path / "odd.pth")
+
+
+def test_the_pinned_published_file_loads_even_with_python_objects(tmp_path, monkeypatch):
+    """The published file is verified by sha256, so what the safe loader refuses in it is trusted."""
+    import argparse
+    import hashlib
+
+    from labkit.models import UnsafeCheckpointError
+
+    model = lk.VGG(0.125)
+    path = tmp_path / "vgg.cifar.pretrained.pth"
+    torch.save({"state_dict": model.state_dict(), "args": argparse.Namespace(lr=0.1)}, path)
+    with pytest.raises(UnsafeCheckpointError) as err:
+        load_checkpoint(path)
+    assert err.value.refused == "argparse.Namespace"
+    monkeypatch.setenv("LABKIT_CHECKPOINT_SHA256", hashlib.sha256(path.read_bytes()).hexdigest())
+    assert _same_weights(load_checkpoint(path), model)
+
+
+def test_an_error_page_saved_as_a_checkpoint_is_called_unreadable_not_unsafe(tmp_path):
+    from labkit.models import UnsafeCheckpointError
+
+    path = tmp_path / "vgg.cifar.pretrained.pth"
+    path.write_bytes(b"<html>503 Service Unavailable</html>")
+    with pytest.raises(CheckpointError, match="could not be read.*not a torch checkpoint") as err:
+        load_checkpoint(path)
+    assert not isinstance(err.value, UnsafeCheckpointError)
