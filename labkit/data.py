@@ -114,8 +114,8 @@ def _write_cache(root: Path, train: bool, images: torch.Tensor, labels: torch.Te
     try:
         torch.save({"key": _cache_key(root, train), "images": images, "labels": labels}, tmp)
         tmp.replace(path)
-    except OSError:  # read-only data folder: run without the cache
-        tmp.unlink(missing_ok=True)
+    except (OSError, RuntimeError):  # read-only data folder (torch.save raises RuntimeError
+        tmp.unlink(missing_ok=True)   # for a file it cannot open): run without the cache
 
 
 def _missing(root: Path) -> list[str]:

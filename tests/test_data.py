@@ -68,6 +68,22 @@ def test_decoded_tensor_cache_is_used_and_invalidated(small_cifar: Path, tmp_pat
     assert (fresh.data == lk.LocalCIFAR10(tmp_path / "other", train=False, cache=False).data).all()
 
 
+def test_an_unwritable_cache_is_skipped(small_cifar: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sandboxed grading kernel may read the data folder but not write it: torch.save then
+    raises RuntimeError (not OSError); loading goes on without the cache."""
+    root = _copy(small_cifar, tmp_path)
+
+    def cannot_open(obj: object, f: object, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("[enforce fail at inline_container.cc:747] . open file failed with "
+                           "strerror: Permission denied")
+
+    monkeypatch.setattr(torch, "save", cannot_open)
+    images, labels = lk.load_cifar_tensors(root, train=False)
+    assert images.shape == (100, 3, 32, 32) and len(labels) == 100
+    assert not list((root / "cifar-10-batches-py").glob("labkit-cache*"))
+
+
 def test_subsets_are_seeded(small_cifar: Path) -> None:
     def test_images(seed: int) -> torch.Tensor:
         loaders = lk.make_loaders(small_cifar, test_subset=30, train_subset=50, seed=seed, fast=True)
