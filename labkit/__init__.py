@@ -43,7 +43,7 @@ from .runtime import (data_dir, exact_fp32, fp32_modes, get_device, is_autogradi
                       native_bf16, training_precision, training_precision_name)
 from .profiles import PROFILES, Profile, resolve_profile
 from .session import GRADING_TEST_IMAGES, GRADING_TRAIN_IMAGES, Lab
-from .models import CheckpointError, load_checkpoint, save_checkpoint
+from .models import CheckpointError, UnsafeCheckpointError, load_checkpoint, save_checkpoint
 from .metrics import Byte, GiB, KiB, get_model_sparsity
 from .training import train
 from .synthetic import CIFAR10_CLASSES
@@ -78,7 +78,7 @@ __all__ = [
     # profiles and the notebook's session
     "Profile", "resolve_profile", "PROFILES", "Lab", "GRADING_TRAIN_IMAGES", "GRADING_TEST_IMAGES",
     # models, metrics, training
-    "CheckpointError", "load_checkpoint", "save_checkpoint", "Byte", "KiB", "GiB",
+    "CheckpointError", "UnsafeCheckpointError", "load_checkpoint", "save_checkpoint", "Byte", "KiB", "GiB",
     "get_model_sparsity", "train",
     # data
     "CIFAR10_CLASSES", "DeviceLoader", "random_crop_flip", "LocalCIFAR10", "DataNotFoundError",
