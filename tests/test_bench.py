@@ -56,9 +56,3 @@ def test_latency_widths_are_those_of_the_reference_channel_prune():
     rounded = latency.pruned_widths(solutions, 0.3, round_to=8)
     assert all(w % 8 == 0 for w in rounded) and rounded[-1] == dense.widths[-1]
 
-
-def test_bench_modules_hold_no_argparse():
-    root = Path(lk.__file__).parent
-    for path in [*(root / "bench").glob("*.py"), root / "reference.py", root / "fetch.py",
-                 root / "release.py", root / "demo.py", *(root / "grading").glob("*.py")]:
-        assert "argparse" not in path.read_text(), f"{path}: argparse code belongs in labkit/commands/"

@@ -1,0 +1,96 @@
+"""The manual-grading sheet (labkit.grading.manual): every free-text answer side by side, and
+importing the scores a TA writes into its CSV."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from traitlets.config import Config
+
+from labkit.grading.course import GradeCell, GradingError, Master
+from labkit.grading.manual import read_manual_scores, write_manual_sheet
+from labkit.grading.results import Record
+
+
+@pytest.fixture
+def master(tmp_path: Path) -> Master:
+    cells = [GradeCell("q1_answer", "manual", 5.0, "q1", "YOUR ANSWER HERE"),
+             GradeCell("q2_test", "test", 2.0, "q2", "assert True"),
+             GradeCell("q4_answer", "manual", 15.0, "q4", "YOUR ANSWER HERE")]
+    return Master(tmp_path, "toy", "toy", Config(), cells, None, "0" * 64)
+
+
+@pytest.fixture
+def records() -> dict[str, Record]:
+    return {
+        "bob": Record("bob", "graded", {"q1_answer": None, "q2_test": 2.0, "q4_answer": 7.0},
+                      answers={"q1_answer": "<script>alert(1)</script> small weights",
+                               "q4_answer": "fewer MACs"}),
+        "amy": Record("amy", "crashed", {"q1_answer": None, "q2_test": 0.0, "q4_answer": None},
+                      answers={}),
+    }
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_sheet_lists_every_free_text_answer_and_no_test(master, records, tmp_path):
+    html_path, csv_path = write_manual_sheet(records, master, tmp_path)
+    page = html_path.read_text()
+    assert "q1_answer" in page and "q4_answer" in page and "q2_test" not in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page  # escaped
+    assert "(no answer)" in page  # amy's crashed submission has no answers
+    rows = _rows(csv_path)
+    assert [(r["student"], r["grade_id"]) for r in rows] == [
+        ("amy", "q1_answer"), ("bob", "q1_answer"), ("amy", "q4_answer"), ("bob", "q4_answer")]
+    bob_q4 = rows[3]
+    assert bob_q4["score"] == "7" and bob_q4["max_points"] == "15" and bob_q4["answer"] == "fewer MACs"
+    assert rows[1]["score"] == ""  # not graded yet
+
+
+def test_scores_written_into_the_sheet_are_read_back(master, records, tmp_path):
+    _, csv_path = write_manual_sheet(records, master, tmp_path)
+    rows = _rows(csv_path)
+    rows[0]["score"], rows[1]["score"] = "5", "2.5"  # amy q1, bob q1; the rest left as they were
+    rows[2]["score"] = ""
+    with open(csv_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    scores = read_manual_scores(csv_path, master, set(records))
+    assert scores == {("amy", "q1_answer"): 5.0, ("bob", "q1_answer"): 2.5, ("bob", "q4_answer"): 7.0}
+
+
+def test_a_question_column_works_instead_of_grade_ids(master, records, tmp_path):
+    path = tmp_path / "scores.csv"
+    path.write_text("student,question,score\nbob,Q4,15\n")
+    assert read_manual_scores(path, master, set(records)) == {("bob", "q4_answer"): 15.0}
+
+
+def test_bad_rows_are_all_named_and_nothing_is_imported(master, records, tmp_path):
+    path = tmp_path / "scores.csv"
+    path.write_text("student,grade_id,score\n"
+                    "bob,q1_answer,5\n"       # fine, but not imported: other rows are bad
+                    "zed,q1_answer,1\n"       # unknown student
+                    "bob,q2_test,2\n"         # an autograded test, not a free-text answer
+                    "amy,q4_answer,16\n"      # above the points
+                    "amy,q1_answer,lots\n")   # not a number
+    with pytest.raises(GradingError) as e:
+        read_manual_scores(path, master, set(records))
+    message = str(e.value)
+    assert "nothing imported" in message
+    for line in ("line 3: unknown student 'zed'", "line 4: 'q2_test' is not a free-text question",
+                 "line 5: score '16' must be a number in [0, 15]", "line 6: score 'lots'"):
+        assert line in message, message
+    assert "line 2" not in message
+
+
+def test_a_csv_without_the_needed_columns_says_which(master, records, tmp_path):
+    path = tmp_path / "scores.csv"
+    path.write_text("name,points\nbob,3\n")
+    with pytest.raises(GradingError, match="needs columns student, grade_id"):
+        read_manual_scores(path, master, set(records))
