@@ -109,6 +109,9 @@ pip install ./{wheel} jupyterlab     # installs torch too (CPU is enough)
 jupyter lab {notebook}
 ```
 
+On Linux without an NVIDIA GPU, first `pip install torch torchvision --index-url
+https://download.pytorch.org/whl/cpu` saves a download of about 2 GB of GPU libraries.
+
 ## On Google Colab
 
 Open <https://colab.research.google.com>, *File > Upload notebook* and choose **{notebook}**,
