@@ -56,7 +56,7 @@ def _hint(msg: str) -> str:
         return msg + " (a function or variable the test uses is missing: was it renamed, or " \
                      "did its cell fail?)"
     if msg.startswith("AttributeError: module 'labkit' has no attribute"):
-        return msg + " (labkit has no such function: the lines this test grades are yours to write)"
+        return msg + " (labkit has no such function: these lines are yours to write)"
     if msg.startswith("MemoryError") or "can't allocate memory" in msg:
         return msg + " (the kernel's memory limit was reached)"
     return msg
@@ -123,7 +123,7 @@ def summarise(nb: nbformat.NotebookNode, master: Master, rec: Record) -> None:
     """
     graded = {c.grade_id: c for c in master.cells}
     given = {c.source for c in master.release.cells if c.cell_type == "code"}
-    shown = {ln.strip() for c in master.release.cells for ln in c.source.splitlines()}
+    shown = "\n".join(c.source for c in master.release.cells)
     hidden = [ln for ln in master.hidden_lines() if ln not in shown]  # the release shows the rest
     for i, cell in enumerate(nb.cells):
         gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
@@ -145,8 +145,8 @@ def summarise(nb: nbformat.NotebookNode, master: Master, rec: Record) -> None:
                 kind = "code" if cell.cell_type == "code" else "markdown"
                 if kind == "code" and source in given:
                     kind = "given"  # the lab's own cell, unchanged
-        own = {ln.strip() for ln in cell.source.splitlines()} if kind != "test" else set()
-        err = kernel_text(err, [ln for ln in hidden if ln not in own])  # a student's own line stays
+        own = cell.source if kind != "test" else ""
+        err = kernel_text(err, [ln for ln in hidden if ln not in own])  # a student's own text stays
         if timeouts and err.startswith("KeyboardInterrupt"):
             err = "CellTimeoutError: this cell ran over the per-cell time limit and was interrupted"
         if kind == "test" and err:
