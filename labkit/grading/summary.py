@@ -126,7 +126,8 @@ def summarise(nb: nbformat.NotebookNode, master: Master, rec: Record) -> None:
     shown = "\n".join(c.source for c in master.release.cells)
     hidden = [ln for ln in master.hidden_lines() if ln not in shown]  # the release shows the rest
     for i, cell in enumerate(nb.cells):
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        meta = cell.metadata.get("nbgrader", {})
+        gid = meta.get("grade_id", "")
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         timeouts = [o for o in errors if o.get("ename") == "CellTimeoutError"]
         output = ""
@@ -143,8 +144,8 @@ def summarise(nb: nbformat.NotebookNode, master: Master, rec: Record) -> None:
                 rec.answers[gid] = cell.source
             else:
                 kind = "code" if cell.cell_type == "code" else "markdown"
-                if kind == "code" and source in given:
-                    kind = "given"  # the lab's own cell, unchanged
+                if kind == "code" and source in given and not meta.get("solution"):
+                    kind = "given"  # the lab's own cell, unchanged (a solution cell is always shown)
         own = cell.source if kind != "test" else ""
         err = kernel_text(err, [ln for ln in hidden if ln not in own])  # a student's own text stays
         if timeouts and err.startswith("KeyboardInterrupt"):

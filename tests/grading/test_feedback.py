@@ -183,3 +183,14 @@ def test_calling_a_labkit_function_that_does_not_exist_says_the_lines_are_the_st
     rec = Record("ann", "graded", {"q1_test_a": 0.0, "q1_test_b": 0.0}, {"q1_test_a": 3.0, "q1_test_b": 2.0})
     summarise(graded, master, rec)
     assert rec.failures["q1_test_a"].endswith("labkit has no such function: these lines are yours to write)")
+
+
+def test_a_solution_cell_left_as_handed_out_is_still_shown():
+    master, graded = _master_and_graded()
+    graded.cells[2].source = master.release.cells[2].source  # the stub, unchanged
+    graded.cells[2].outputs = []
+    rec = Record("ann", "graded", {"q1_test_a": 0.0, "q1_test_b": 0.0}, {"q1_test_a": 3.0, "q1_test_b": 2.0})
+    summarise(graded, master, rec)
+    assert next(c for c in rec.cells if c["grade_id"] == "q1_prune")["kind"] == "code"
+    assert escape(master.release.cells[2].source) in render_feedback(rec, master)
+    assert next(c for c in rec.cells if c["source"] == "import torch")["kind"] == "given"  # not shown
