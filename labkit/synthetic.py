@@ -155,8 +155,13 @@ def _shape_masks(label: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _paint(img: np.ndarray, colour: np.ndarray, cover: np.ndarray) -> np.ndarray:
-    """``img * (1 - cover) + colour * cover`` in fixed point; cover (n, H, W) in 1/ONE."""
-    return img + ((colour - img) * cover[:, None] >> SHIFT)  # >> SHIFT: floor division by ONE
+    """``img * (1 - cover) + colour * cover`` in fixed point; cover (n, H, W) in 1/ONE.
+
+    In int32 (exact here: |colour - img| < 4 ONE and cover <= ONE, so products stay below 2**26),
+    which halves the memory traffic of the largest arrays; the integers are the same as int64's.
+    """
+    img32, colour32, cover32 = img.astype(np.int32), colour.astype(np.int32), cover.astype(np.int32)
+    return img32 + ((colour32 - img32) * cover32[:, None] >> SHIFT)  # >> SHIFT: floor division by ONE
 
 
 def draw_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
