@@ -39,7 +39,7 @@ _CLONE_NEWNS, _CLONE_NEWNET = 0x00020000, 0x40000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NO_NEW_PRIVS = 38
-_SHARED_TMP = ("/var/tmp", "/dev/shm", "/run/lock")  # world-writable: private tmpfs each
+_SHARED_TMP = ("/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")  # world-writable: a private tmpfs each
 
 
 @dataclass
@@ -54,7 +54,9 @@ class SandboxConfig:
         reveal: folders the kernel must read (Python, the venv, labkit, the data): where one
             sits under a folder the dropped user cannot enter (e.g. a Python under /root), or
             under the replaced /tmp, it is bind-mounted back at the same path.
-        private_tmp: give the kernel a fresh ``/tmp`` holding only ``workdir`` at WORK_MOUNT.
+        private_tmp: give the kernel a fresh ``/tmp`` holding only ``workdir`` at WORK_MOUNT
+            (and ``ipc_dir``), and fresh ``/var/tmp``, ``/dev/shm``, ``/run/lock``: nothing a
+            submission writes there reaches the next one.
         mem_bytes: RLIMIT_DATA (heap + private mappings; RLIMIT_AS is unusable because the CUDA
             build of torch maps gigabytes of address space at import).
         nproc: RLIMIT_NPROC (processes of the kernel's user).

@@ -77,3 +77,25 @@ def connect(port: int) -> str:
             "    print('NETWORK REACHED')\n"
             "except OSError as exc:\n"
             "    print('network blocked:', type(exc).__name__)\n")
+
+
+SHARED_PLACES = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+
+
+def leave_files(tag: str) -> str:
+    """A cell that writes a file named ``tag`` into every world-writable place it can."""
+    return ("import os\n"
+            f"for d in {SHARED_PLACES!r}:\n"
+            "    try:\n"
+            f"        open(os.path.join(d, {tag!r}), 'w').write('secret answer')\n"
+            "        print('left', d)\n"
+            "    except OSError as exc:\n"
+            "        print('could not write', d, type(exc).__name__)\n")
+
+
+def find_files(tag: str) -> str:
+    """A cell that looks for the files of :func:`leave_files` and prints what it finds."""
+    return ("import os\n"
+            f"for d in {SHARED_PLACES!r}:\n"
+            f"    p = os.path.join(d, {tag!r})\n"
+            "    print('FOUND' if os.path.exists(p) else 'absent', p)\n")

@@ -170,6 +170,20 @@ def test_a_fork_bomb_does_not_stop_another_kernel_starting_threads(tmp_path):
 
 @needs_world
 @pytest.mark.slow
+def test_files_a_submission_leaves_never_reach_the_next_one(tmp_path):
+    tag = f"labkit-leak-{os.getpid()}"
+    recs, summary, graded = _grade(tmp_path, "files", {"a-writer": [H.leave_files(tag)],
+                                                       "b-reader": [H.find_files(tag)]}, workers=1)
+    assert "left /tmp" in _printed(graded, "a-writer")
+    found = _printed(graded, "b-reader")
+    assert "FOUND" not in found and found.count("absent") == len(H.SHARED_PLACES), found
+    assert not any(os.path.exists(os.path.join(d, tag)) for d in H.SHARED_PLACES)  # nor on the host
+    assert {r.status for r in recs.values()} == {"graded"}
+    assert summary.sandbox_uids and all(r.internal_error is False for r in recs.values())
+
+
+@needs_world
+@pytest.mark.slow
 def test_the_course_can_allow_the_network(tmp_path):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
