@@ -75,11 +75,9 @@ def _roster(path: Path | None) -> list[str]:
 
 
 def _import_manual(args: argparse.Namespace) -> int:
-    from labkit.grading.batch import finish_outputs
     from labkit.grading.course import prepare_master
-    from labkit.grading.feedback import write_feedback
-    from labkit.grading.gradebook import merge_record
     from labkit.grading.manual import read_manual_scores
+    from labkit.grading.publish import finish_outputs, publish_record
     from labkit.grading.results import read_records, write_record
 
     out = args.out.resolve()
@@ -93,8 +91,7 @@ def _import_manual(args: argparse.Namespace) -> int:
         records[student].scores[gid] = score
     for student in {s for s, _ in scores}:
         write_record(records[student], out / "results")
-        merge_record(master, records[student])
-        write_feedback(records[student], master, out / "feedback")
+        publish_record(master, records[student], out)
     finish_outputs(master, out, _roster(args.roster))
     print(f"imported {len(scores)} scores for {len({s for s, _ in scores})} students into "
           f"{out / 'grades.csv'} and the gradebook")

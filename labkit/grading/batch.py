@@ -2,8 +2,8 @@
 
 The parent prepares the master course once, then forks one worker per submission (at most
 ``workers`` at a time). A worker grades in a private course copy and writes the student's
-record atomically; the parent alone merges records into the master gradebook, writes the
-feedback pages, and at the end the CSV and the manual sheet. A worker that outlives the
+record atomically; the parent alone publishes each finished record (master gradebook, feedback
+page) and at the end the CSV and the manual sheet, through :mod:`labkit.grading.publish`. A worker that outlives the
 submission's wall limit (plus a grace period) is killed and recorded as ``timeout``; one that
 dies without a record is recorded as ``crashed``. Re-running skips students whose record
 matches the submitted file's hash unless ``force``.
@@ -28,15 +28,13 @@ from tqdm.auto import tqdm
 
 from .collect import Submission, collect
 from .course import GradingError, Master, prepare_master
-from .feedback import write_feedback
-from .gradebook import merge_record
-from .manual import write_manual_sheet
-from .results import Record, read_records, write_grades_csv, write_record
+from .publish import finish_outputs, publish_record
+from .results import Record, read_records, write_record
 from .sandbox import isolation_level, protections
 from .worker import Job, grade_one, record_for_failure
 from .world import UidLease, kill_all, settle
 
-__all__ = ["Options", "Summary", "grade_batch", "finish_outputs", "read_records_one", "GRACE_S"]
+__all__ = ["Options", "Summary", "grade_batch", "read_records_one", "GRACE_S"]
 
 GRACE_S = 60.0  # worker start-up and nbgrader bookkeeping on top of the wall limit
 
@@ -171,34 +169,6 @@ def _run_jobs(jobs: list[Job], master: Master, opts: Options, on_done,
         bar.close()
 
 
-def finish_outputs(master: Master, out: Path, roster: list[str] = ()) -> dict[str, Record]:
-    """Write ``grades.csv``, ``manual.html``/``manual.csv`` and any missing feedback from the
-    records in ``out/results`` (plus ``missing`` rows for roster students without one)."""
-    records = read_records(out / "results")
-    with_roster = dict(records)
-    from nbgrader.api import Gradebook
-
-    with Gradebook(master.db_url) as gb:
-        known = {s.id for s in gb.students}
-    for student in sorted(set(roster) | known):
-        if student not in with_roster:
-            rec = Record(student, "missing", {c.grade_id: None for c in master.cells},
-                         {c.grade_id: c.points for c in master.cells},
-                         messages=["no submission was found for this student"])
-            with_roster[student] = rec
-    columns: dict[str, list[str]] = {}
-    for c in master.cells:
-        columns.setdefault(c.question, []).append(c.grade_id)
-    max_q = {q: sum(c.points for c in master.cells if c.question == q) for q in columns}
-    tests = [c.grade_id for c in master.cells if c.kind == "test"]  # notebook order
-    write_grades_csv(with_roster, columns, max_q, out / "grades.csv", tests)
-    write_manual_sheet(records, master, out)
-    for rec in records.values():
-        if not (out / "feedback" / f"{rec.student}.html").is_file():
-            write_feedback(rec, master, out / "feedback")
-    return with_roster
-
-
 def grade_batch(inputs: list[Path], opts: Options) -> Summary:
     """Grade ``inputs`` (notebooks, folders, zips) into ``opts.out``; see the module docstring.
 
@@ -281,8 +251,7 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
                 write_record(rec, out / "results")
         if rec.internal_error:
             errors.append(job.student)
-        merge_record(master, rec)
-        write_feedback(rec, master, out / "feedback")
+        publish_record(master, rec, out)
         shutil.rmtree(tmp_root / job.student, ignore_errors=True)
 
     t_jobs = time.monotonic()

@@ -15,7 +15,7 @@ from pathlib import Path
 from .course import Master
 from .results import Record
 
-__all__ = ["read_scores", "merge_record"]
+__all__ = ["read_scores", "gradebook_students", "merge_record"]
 
 
 def read_scores(db: Path, notebook: str, assignment: str, student: str
@@ -36,6 +36,14 @@ def read_scores(db: Path, notebook: str, assignment: str, student: str
             earned = g.manual_score if g.manual_score is not None else g.auto_score
             scores[g.name] = None if earned is None else float(earned)
     return scores, max_scores
+
+
+def gradebook_students(master: Master) -> set[str]:
+    """The ids of every student in the master gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(master.db_url) as gb:
+        return {s.id for s in gb.students}
 
 
 def merge_record(master: Master, rec: Record) -> None:

@@ -13,10 +13,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .batch import finish_outputs
 from .course import GradingError, _tree_sha, prepare_master
-from .feedback import write_feedback
-from .gradebook import merge_record
+from .publish import finish_outputs, publish_record
 from .results import Record, read_records, write_record
 from .shards import read_stamp
 
@@ -110,8 +108,7 @@ def merge_shards(shard_dirs: list[Path], out: Path, course: Path, assignment: st
     for student in sorted(records):
         rec = records[student]
         write_record(rec, results)
-        merge_record(master, rec)
-        write_feedback(rec, master, out / "feedback")
+        publish_record(master, rec, out)
         graded = where[student][0] / "course" / "autograded" / student
         if graded.is_dir():
             shutil.copytree(graded, master.root / "autograded" / student, dirs_exist_ok=True)
