@@ -23,8 +23,6 @@ from pathlib import Path
 
 from labkit.grading.course import GradingError, prepare_master
 
-from .run import secret_lines
-
 __all__ = ["build_autograder", "SETUP_SH", "RUN_AUTOGRADER"]
 
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -106,7 +104,7 @@ def build_autograder(course: Path, assignment: str, out_zip: Path, *, wheel: Pat
         sources = {f"course/source/{assignment}/{p.relative_to(src).as_posix()}": p.read_bytes()
                    for p in sorted(src.rglob("*")) if p.is_file()
                    and not {".ipynb_checkpoints", "__pycache__"} & set(p.parts)}
-        _audit(members, secret_lines(master))
+        _audit(members, ["\n".join(c.hidden_lines) for c in master.cells if c.hidden_lines])
         out_zip.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as z:
             for name, data in {**members, **sources}.items():
@@ -117,8 +115,13 @@ def build_autograder(course: Path, assignment: str, out_zip: Path, *, wheel: Pat
     return out_zip
 
 
-def _audit(members: dict[str, bytes], hidden: list[str]) -> None:
-    """Raise if a hidden-test line is in any member but the course source (wheel included)."""
+def _audit(members: dict[str, bytes], blocks: list[str]) -> None:
+    """Raise if a test cell's hidden block (its hidden lines, stripped, in order) is in any
+    member but the course source, wheel included. Whole blocks, because single hidden lines
+    like ``with torch.no_grad():`` are ordinary code that labkit itself contains."""
+    def normalised(data: bytes) -> str:
+        return "\n".join(ln.strip() for ln in data.decode("utf-8", "replace").splitlines())
+
     for name, data in members.items():
         texts = [data]
         if name.endswith(".whl"):
@@ -126,9 +129,8 @@ def _audit(members: dict[str, bytes], hidden: list[str]) -> None:
 
             with zipfile.ZipFile(io.BytesIO(data)) as w:
                 texts = [w.read(n) for n in w.namelist()]
-        for text in texts:
-            found = [h for h in hidden if len(h) >= 6 and any(
-                f.encode() in text for f in (h, json.dumps(h)[1:-1]))]  # JSON escapes quotes
+        for text in map(normalised, texts):
+            found = [b for b in blocks if b in text]
             if found:
-                raise GradingError(f"{name} contains the hidden test line {found[0]!r}: labkit must "
-                                   "not ship hidden tests outside the course source")
+                raise GradingError(f"{name} contains the hidden tests {found[0][:80]!r}...: labkit "
+                                   "must not ship hidden tests outside the course source")
