@@ -51,6 +51,9 @@ def _one_line(out: dict) -> str:
     return f"{out.get('ename', 'Error')}: {out.get('evalue', '')}".strip()
 
 
+_STUB = "code this test runs still raises the stub's NotImplementedError: replace it by your code"
+
+
 def _hint(msg: str) -> str:
     if msg.startswith("NameError"):
         return msg + " (a function or variable the test uses is missing: was it renamed, or " \
@@ -59,6 +62,8 @@ def _hint(msg: str) -> str:
         return msg + " (labkit has no such function: these lines are yours to write)"
     if msg.startswith("MemoryError") or "can't allocate memory" in msg:
         return msg + " (the kernel's memory limit was reached)"
+    if msg.rstrip(":") == "NotImplementedError":
+        return "NotImplementedError: " + _STUB
     return msg
 
 
@@ -89,7 +94,9 @@ def failure_reason(error: dict, source: str, printed: str) -> str:
         return _hint(_one_line(error))
     msg = error.get("ename") or "Error"
     where = _failing_line(error, source)
-    if where is None:
+    if msg == "NotImplementedError":
+        detail = _STUB + (f"; it was called from: {where[0]}" if where and where[1] else "")
+    elif where is None:
         detail = "a check failed without a message"
     elif where[1]:
         detail = f"this check failed: {where[0]}"

@@ -194,3 +194,15 @@ def test_a_solution_cell_left_as_handed_out_is_still_shown():
     assert next(c for c in rec.cells if c["grade_id"] == "q1_prune")["kind"] == "code"
     assert escape(master.release.cells[2].source) in render_feedback(rec, master)
     assert next(c for c in rec.cells if c["source"] == "import torch")["kind"] == "given"  # not shown
+
+
+def test_a_stub_left_in_place_is_named_as_the_reason():
+    master, graded = _master_and_graded()
+    graded.cells[3].outputs = [_error("NotImplementedError", "", 2)]
+    graded.cells[4].outputs = [_error("NotImplementedError", "", 3)]  # raised from a hidden line
+    rec = Record("ann", "graded", {"q1_test_a": 0.0, "q1_test_b": 0.0}, {"q1_test_a": 3.0, "q1_test_b": 2.0})
+    summarise(graded, master, rec)
+    a, b = rec.failures["q1_test_a"], rec.failures["q1_test_b"]
+    assert a.startswith("NotImplementedError (code this test runs still raises the stub's NotImplementedError")
+    assert a.endswith("it was called from: assert prune(x) == 2, 'prune(1) must be 2')")
+    assert "stub" in b and "secret_value" not in b and "called from" not in b
