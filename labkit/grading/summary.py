@@ -51,7 +51,7 @@ def _one_line(out: dict) -> str:
     return f"{out.get('ename', 'Error')}: {out.get('evalue', '')}".strip()
 
 
-_STUB = "code this test runs still raises the stub's NotImplementedError: replace it by your code"
+_STUB = "the code still raises the stub's NotImplementedError: replace `raise NotImplementedError()` by your code"
 
 
 def _hint(msg: str) -> str:

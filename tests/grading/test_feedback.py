@@ -203,6 +203,6 @@ def test_a_stub_left_in_place_is_named_as_the_reason():
     rec = Record("ann", "graded", {"q1_test_a": 0.0, "q1_test_b": 0.0}, {"q1_test_a": 3.0, "q1_test_b": 2.0})
     summarise(graded, master, rec)
     a, b = rec.failures["q1_test_a"], rec.failures["q1_test_b"]
-    assert a.startswith("NotImplementedError (code this test runs still raises the stub's NotImplementedError")
+    assert a.startswith("NotImplementedError (the code still raises the stub's NotImplementedError")
     assert a.endswith("it was called from: assert prune(x) == 2, 'prune(1) must be 2')")
     assert "stub" in b and "secret_value" not in b and "called from" not in b
