@@ -36,7 +36,7 @@ __all__ = ["SandboxConfig", "isolation_level", "missing_protections", "protectio
 
 WORK_MOUNT = "/tmp/labkit-work"  # where the work folder appears inside the mount namespace
 _CLONE_NEWNS, _CLONE_NEWNET = 0x00020000, 0x40000000
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NO_NEW_PRIVS = 38
 _SHARED_TMP = ("/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")  # world-writable: a private tmpfs each
@@ -187,10 +187,16 @@ def _private_mounts(cfg: SandboxConfig) -> str:
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
     # Open everything to keep before any mount hides it.
     reveal = {}
+    fresh = ("/tmp", *_SHARED_TMP) if cfg.private_tmp else ()  # replaced by empty tmpfs below
+    gone = lambda p: any((p + "/").startswith(d + "/") for d in fresh)  # noqa: E731
+    hidden_dirs = [h.rstrip("/") for h in cfg.hide if os.path.isdir(h) and not gone(h)]
+    keep_open: set[str] = set()  # hidden folders that hold a revealed one: writable until bound
     for path in dict.fromkeys(os.path.realpath(p) for p in cfg.reveal if os.path.isdir(p)):
-        under_tmp = cfg.private_tmp and path.startswith("/tmp/")
+        under_tmp = gone(path)  # in /tmp, /var/tmp, ...: bound back into the fresh tmpfs
         blocked = None if under_tmp else _blocked_ancestor(path)
-        if under_tmp or blocked:
+        under_hidden = [h for h in hidden_dirs if path.startswith(h + "/")]
+        keep_open.update(under_hidden)
+        if under_tmp or blocked or under_hidden:
             reveal[path] = (blocked, os.open(path, os.O_RDONLY | os.O_DIRECTORY))
     workdir = cfg.workdir
     if cfg.private_tmp:
@@ -209,10 +215,11 @@ def _private_mounts(cfg: SandboxConfig) -> str:
                 _mount("tmpfs", shared, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777,size=256m")
         workdir = WORK_MOUNT
     for path in cfg.hide:
-        if cfg.private_tmp and (path + "/").startswith("/tmp/"):
-            continue  # already gone with the old /tmp
+        if gone(path):
+            continue  # already gone with the old /tmp, /var/tmp, ...
         if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV, "size=4k,mode=0555")
+            ro = 0 if path.rstrip("/") in keep_open else _MS_RDONLY
+            _mount("tmpfs", path, "tmpfs", ro | _MS_NOSUID | _MS_NODEV, "size=64k,mode=0555")
         elif os.path.isfile(path):
             _mount("/dev/null", path, None, _MS_BIND, None)
     covered: set[str] = set()
@@ -223,6 +230,9 @@ def _private_mounts(cfg: SandboxConfig) -> str:
         os.makedirs(path, mode=0o755, exist_ok=True)
         _mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC, None)
         os.close(fd)
+    for path in keep_open:  # now read-only like every hidden folder
+        if os.path.ismount(path):
+            _mount(None, path, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None)
     return workdir
 
 
