@@ -46,12 +46,11 @@ def _kernel_start(tmp: Path, world: bool, uid: int, have: set[str]) -> tuple[flo
     job = Job(student="bench", path="", sha256="", out_dir=str(root), tmp_root=str(root), protections=sorted(have), uid=uid)
     ipc = _ipc_dir(job)
     _sandbox(job, work, secrets.token_hex(8), ipc).write(root / "sandbox.json")
-    SandboxKernelManager.sandbox_config = str(root / "sandbox.json")
-    SandboxKernelManager.ipc_prefix = str(ipc / "k") if ipc else ""
 
     async def once() -> tuple[float, float]:
         t0 = time.perf_counter()
-        km = SandboxKernelManager(kernel_name="python3")
+        km = SandboxKernelManager(kernel_name="python3", sandbox_config=str(root / "sandbox.json"),
+                                  ipc_prefix=str(ipc / "k") if ipc else "")
         await km.start_kernel()
         kc = km.client()
         kc.start_channels()

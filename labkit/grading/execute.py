@@ -12,16 +12,20 @@ restored tests and gradebook are unchanged) and adds:
 * test cells are scored by the kernel's execute_reply status only: a warning on stderr does
   not cost points, a hidden traceback does not hide a failure.
 
-The outcome (``graded``/``timeout``/``crashed``) is left in ``GuardedExecute.last_outcome``
-(one submission per worker process).
+The outcome (``graded``/``timeout``/``crashed``, and why the remaining cells did not run) is
+written to ``GuardedExecute.outcome_file`` as JSON; :func:`read_outcome` reads it back. Both
+classes take their settings from the nbgrader config (``c.GuardedExecute.*``,
+``c.SandboxKernelManager.*``: nbclient hands its config to the kernel manager it creates).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
@@ -33,21 +37,20 @@ from traitlets import Float, Unicode
 
 from .kernel import MARKER
 
-__all__ = ["GuardedExecute", "SandboxKernelManager"]
+__all__ = ["GuardedExecute", "SandboxKernelManager", "read_outcome"]
 
 
 class SandboxKernelManager(AsyncKernelManager):
     """Starts ``python -m labkit.grading.kernel --sandbox CONFIG`` instead of the kernelspec.
 
-    ``sandbox_config`` (and ``ipc_prefix``) are set on the class by the worker process that
-    grades one submission (one submission per process, so a class attribute is private to it).
-    With ``ipc_prefix`` the kernel's ZMQ sockets are unix socket files ``<ipc_prefix>-<n>``
-    (``ipc`` transport: they work across the kernel's network namespace and need no free TCP
-    port) instead of TCP ports on loopback.
+    ``sandbox_config`` and ``ipc_prefix`` come from the config (``c.SandboxKernelManager.*``)
+    or the constructor. With ``ipc_prefix`` the kernel's ZMQ sockets are unix socket files
+    ``<ipc_prefix>-<n>`` (``ipc`` transport: they work across the kernel's network namespace
+    and need no free TCP port) instead of TCP ports on loopback.
     """
 
-    sandbox_config: str = ""
-    ipc_prefix: str = ""
+    sandbox_config = Unicode("", help="the kernel's SandboxConfig JSON file").tag(config=True)
+    ipc_prefix = Unicode("", help="prefix of the kernel's ipc socket files ('': TCP)").tag(config=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -59,6 +62,16 @@ class SandboxKernelManager(AsyncKernelManager):
             raise RuntimeError("SandboxKernelManager.sandbox_config is not set")
         return [sys.executable, "-m", "labkit.grading.kernel", "--sandbox", self.sandbox_config,
                 "-f", self.connection_file, *(extra_arguments or [])]
+
+
+def read_outcome(path: Path) -> dict:
+    """The outcome :class:`GuardedExecute` wrote to ``path``: ``{"status": graded|timeout|
+    crashed, "stopped": why the remaining cells did not run, or None}``; ``crashed`` when the
+    run never got that far (no file)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {"status": "crashed", "stopped": None}
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -74,7 +87,8 @@ def _is_test(cell: NotebookNode) -> bool:
 class GuardedExecute(Execute):
     """nbgrader ``Execute`` with sandboxed, guarded, death-tolerant execution."""
 
-    last_outcome: dict = {}  # status/stopped of the last notebook run in this process
+    outcome_file = Unicode("", help="where preprocess writes its outcome (JSON: status, "
+                           "stopped)").tag(config=True)
     wall_limit = Float(600.0, help="seconds for all of one submission's cells").tag(config=True)
     guard_token = Unicode("", help="secret that marks test cells for the kernel's guard").tag(config=True)
 
@@ -97,7 +111,9 @@ class GuardedExecute(Execute):
                     os.killpg(self._pgid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-            GuardedExecute.last_outcome = {"status": self._status, "stopped": self._stopped}
+            if self.outcome_file:
+                Path(self.outcome_file).write_text(
+                    json.dumps({"status": self._status, "stopped": self._stopped}))
 
     def _stop(self, status: str, why: str) -> None:
         self._status, self._stopped = status, why

@@ -117,7 +117,7 @@ def grade_one(job: Job, master: Master) -> Record:
     from nbgrader.preprocessors import Execute
     from nbgrader.utils import capture_log
 
-    from .execute import GuardedExecute, SandboxKernelManager
+    from .execute import GuardedExecute, read_outcome
 
     t0 = time.monotonic()
     out = Path(job.out_dir)
@@ -144,19 +144,22 @@ def grade_one(job: Job, master: Master) -> Record:
         if f.is_file() and f.suffix != ".ipynb":
             shutil.copy2(f, work / f.name)
 
+    outcome_file = base / "outcome.json"  # GuardedExecute writes how the run ended
+
     def attempt() -> dict:  # one nbgrader autograde run in a fresh sandbox
         token = secrets.token_hex(16)
         cfg_path = base / "sandbox.json"
         ipc = _ipc_dir(job)
         _sandbox(job, work, token, ipc).write(cfg_path)
-        SandboxKernelManager.sandbox_config = str(cfg_path)
-        SandboxKernelManager.ipc_prefix = str(ipc / "k") if ipc else ""
 
         c = nbgrader_config(master.config, course)
         steps = c.Autograde.get("autograde_preprocessors") or Autograde().autograde_preprocessors
         c.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in steps]
         c.GuardedExecute.wall_limit = float(job.wall_limit)
         c.GuardedExecute.guard_token = token
+        c.GuardedExecute.outcome_file = str(outcome_file)
+        c.SandboxKernelManager.sandbox_config = str(cfg_path)
+        c.SandboxKernelManager.ipc_prefix = str(ipc / "k") if ipc else ""
         if job.cell_timeout is not None:
             c.Execute.timeout = int(job.cell_timeout)
         c.OverwriteCells.add_missing_cells = True
@@ -166,7 +169,7 @@ def grade_one(job: Job, master: Master) -> Record:
         coursedir.assignment_id, coursedir.student_id = master.assignment, job.student
         app = Autograde(coursedir=coursedir, config=c)
         app.force, app.create_student = True, True
-        GuardedExecute.last_outcome = {}
+        outcome_file.unlink(missing_ok=True)
         return capture_log(app)
 
     result = attempt()
@@ -176,7 +179,7 @@ def grade_one(job: Job, master: Master) -> Record:
         # kernel once more. (Kernels in a process world use ipc socket files: no race.)
         result = attempt()
     shutil.rmtree(Path(job.tmp_root) / f"ipc-{os.getpid()}", ignore_errors=True)
-    outcome = GuardedExecute.last_outcome
+    outcome = read_outcome(outcome_file)
     status = outcome.get("status", "crashed")
     if outcome.get("stopped"):
         messages.append(f"grading stopped early: {outcome['stopped']}; the cells after it did not "

@@ -98,7 +98,7 @@ def test_grades_csv_has_one_row_per_student(graded):
     out, cases, *_ = graded
     rows = list(csv.DictReader(open(out / "grades.csv")))
     assert list(rows[0])[:4] == ["student", "status", "total", "max_total"]
-    assert list(rows[0])[4:] == ["q1", "q2", "q3"]
+    assert list(rows[0])[4:] == ["q1", "q2", "q3", "q2_test", "q3_test"]  # questions, then test cells
     by = {r["student"]: r for r in rows}
     assert set(by) == {c.student for c in cases} | {"early", "absent"}
     assert by["absent"]["status"] == "missing" and by["absent"]["q2"] == ""

@@ -71,3 +71,11 @@ def test_a_correct_submission_earns_every_autograded_point(master, tmp_path):
     saved = json.loads((tmp_path / "out" / "results" / "s1.json").read_text())
     assert saved["scores"] == rec.scores and saved["status"] == "graded"
     assert (master.root / "autograded" / "s1" / "toy.ipynb").is_file()
+
+
+def test_a_run_that_left_no_outcome_reads_as_crashed(tmp_path):
+    from labkit.grading.execute import read_outcome
+
+    assert read_outcome(tmp_path / "outcome.json") == {"status": "crashed", "stopped": None}
+    (tmp_path / "outcome.json").write_text('{"status": "timeout", "stopped": "cell 3 ran over 6 s"}')
+    assert read_outcome(tmp_path / "outcome.json")["status"] == "timeout"
