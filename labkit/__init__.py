@@ -48,7 +48,7 @@ from .metrics import Byte, GiB, KiB, get_model_sparsity
 from .training import train
 from .synthetic import CIFAR10_CLASSES
 from .device_loader import DeviceLoader, random_crop_flip
-from .data import DataNotFoundError, LocalCIFAR10, ensure_cifar10, load_cifar_tensors, make_loaders
+from .data import DataNotFoundError, ensure_cifar10, load_cifar_tensors, make_loaders
 from .pruning import PruneFn, validate_sparsity_dict
 from .sensitivity import (ScanPlan, ScanResult, default_memory_budget, naive_sensitivity_scan,
                           plan_scan, scan_sparsities)
@@ -93,3 +93,13 @@ __all__ = [
     "SIZE_TARGET", "TINY_CURVES", "full_vgg_kept_parameters", "tiny_sparsities",
     "preserved_random_state",
 ]
+
+
+def __getattr__(name: str):
+    # lk.LocalCIFAR10 imports torchvision (~1.5-3 s), which the tensor-cache loaders never need:
+    # build it only when asked for (PEP 562)
+    if name == "LocalCIFAR10":
+        from . import data
+
+        return data.LocalCIFAR10
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

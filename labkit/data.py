@@ -15,9 +15,6 @@ from typing import Iterable
 
 import torch
 from torch.utils.data import DataLoader, Subset
-from torchvision import transforms
-from torchvision.datasets import CIFAR10
-from torchvision.datasets.vision import VisionDataset
 
 from .device_loader import DeviceLoader
 from .fetch import safe_extractall
@@ -37,52 +34,81 @@ class DataNotFoundError(FileNotFoundError):
     """The dataset is not on disk and could not be downloaded."""
 
 
-class LocalCIFAR10(CIFAR10):
-    """torchvision's CIFAR10 without its md5 checks, plus a decoded-tensor cache.
+# The batch files of cifar-10-batches-py (torchvision's CIFAR10.train_list/test_list/meta names).
+TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_FILES = ("test_batch",)
+META_FILE = "batches.meta"
 
-    torchvision refuses any file whose md5 differs from the published one, so generated files
-    in the genuine format would not load; with md5 None it only checks that the files exist.
-    Real CIFAR-10 loads unchanged. The decoded split is cached as ``labkit-cache-<split>.pt``
-    next to the batch files (rebuilt when a batch file's size or mtime changes).
 
-    Args: as ``torchvision.datasets.CIFAR10``, plus ``cache`` (use and write the tensor cache).
-    """
+def _local_cifar10_class() -> type:
+    """Build :class:`LocalCIFAR10` on first use: torchvision costs ~1.5-3 s of import (it pulls in
+    torch._dynamo), which a notebook on the tensor cache (the fast loaders, every graded kernel)
+    never needs."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.vision import VisionDataset
 
-    train_list = [[name, None] for name, _ in CIFAR10.train_list]
-    test_list = [[name, None] for name, _ in CIFAR10.test_list]
-    meta = {**CIFAR10.meta, "md5": None}
+    class _LocalCIFAR10(CIFAR10):
+        """torchvision's CIFAR10 without its md5 checks, plus a decoded-tensor cache.
 
-    def __init__(
-        self,
-        root: str | Path,
-        train: bool = True,
-        transform=None,
-        target_transform=None,
-        download: bool = False,
-        *,
-        cache: bool = True,
-    ) -> None:
-        if not download and (Path(root) / ARCHIVE).is_file():
-            ensure_cifar10(root)  # extract a downloaded archive on first use
-        cached = _read_cache(Path(root), train) if cache and not download else None
-        if cached is None:
-            super().__init__(root, train, transform, target_transform, download)
-            if cache:
-                images = torch.from_numpy(self.data).permute(0, 3, 1, 2).contiguous()
-                labels = torch.tensor(self.targets, dtype=torch.long)
-                _write_cache(Path(root), train, images, labels)
-            return
-        VisionDataset.__init__(self, root, transform=transform, target_transform=target_transform)
-        self.train = train
-        images, labels = cached
-        self.data = images.permute(0, 2, 3, 1).contiguous().numpy()  # (N, H, W, C) like torchvision
-        self.targets = labels.tolist()
-        self._load_meta()
+        torchvision refuses any file whose md5 differs from the published one, so generated files
+        in the genuine format would not load; with md5 None it only checks that the files exist.
+        Real CIFAR-10 loads unchanged. The decoded split is cached as ``labkit-cache-<split>.pt``
+        next to the batch files (rebuilt when a batch file's size or mtime changes).
+
+        Args: as ``torchvision.datasets.CIFAR10``, plus ``cache`` (use and write the tensor cache).
+        """
+
+        train_list = [[name, None] for name, _ in CIFAR10.train_list]
+        test_list = [[name, None] for name, _ in CIFAR10.test_list]
+        meta = {**CIFAR10.meta, "md5": None}
+
+        def __init__(
+            self,
+            root: str | Path,
+            train: bool = True,
+            transform=None,
+            target_transform=None,
+            download: bool = False,
+            *,
+            cache: bool = True,
+        ) -> None:
+            if not download and (Path(root) / ARCHIVE).is_file():
+                ensure_cifar10(root)  # extract a downloaded archive on first use
+            cached = _read_cache(Path(root), train) if cache and not download else None
+            if cached is None:
+                super().__init__(root, train, transform, target_transform, download)
+                if cache:
+                    images = torch.from_numpy(self.data).permute(0, 3, 1, 2).contiguous()
+                    labels = torch.tensor(self.targets, dtype=torch.long)
+                    _write_cache(Path(root), train, images, labels)
+                return
+            VisionDataset.__init__(self, root, transform=transform, target_transform=target_transform)
+            self.train = train
+            images, labels = cached
+            self.data = images.permute(0, 2, 3, 1).contiguous().numpy()  # (N, H, W, C) like torchvision
+            self.targets = labels.tolist()
+            self._load_meta()
+
+    _LocalCIFAR10.__name__ = _LocalCIFAR10.__qualname__ = "LocalCIFAR10"
+    _LocalCIFAR10.__module__ = __name__
+    return _LocalCIFAR10
+
+
+def _local_cifar10() -> type:
+    """Return :class:`LocalCIFAR10`, building it (and importing torchvision) the first time."""
+    if "LocalCIFAR10" not in globals():
+        globals()["LocalCIFAR10"] = _local_cifar10_class()
+    return globals()["LocalCIFAR10"]
+
+
+def __getattr__(name: str):  # PEP 562: ``labkit.data.LocalCIFAR10`` is made when first asked for
+    if name == "LocalCIFAR10":
+        return _local_cifar10()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _batch_files(root: Path, train: bool) -> list[Path]:
-    names = LocalCIFAR10.train_list if train else LocalCIFAR10.test_list
-    return [root / FOLDER / name for name, _ in names]
+    return [root / FOLDER / name for name in (TRAIN_FILES if train else TEST_FILES)]
 
 
 def _cache_key(root: Path, train: bool) -> list[list[int | str]]:
@@ -119,8 +145,7 @@ def _write_cache(root: Path, train: bool, images: torch.Tensor, labels: torch.Te
 
 
 def _missing(root: Path) -> list[str]:
-    names = [n for n, _ in LocalCIFAR10.train_list + LocalCIFAR10.test_list]
-    names.append(LocalCIFAR10.meta["filename"])
+    names = [*TRAIN_FILES, *TEST_FILES, META_FILE]
     return [n for n in names if not (root / FOLDER / n).is_file()]
 
 
@@ -146,6 +171,8 @@ def ensure_cifar10(root: str | Path, *, download: bool = False) -> Path:
     error = ""
     if download:
         try:
+            from torchvision.datasets import CIFAR10
+
             CIFAR10(root, train=True, download=True)
             return root / FOLDER
         except (OSError, RuntimeError) as e:  # URLError is an OSError
@@ -167,7 +194,7 @@ def load_cifar_tensors(root: str | Path, *, train: bool) -> tuple[torch.Tensor, 
     cached = _read_cache(Path(root), train)
     if cached is not None:
         return cached
-    ds = LocalCIFAR10(root, train=train)  # decodes the batches and writes the cache
+    ds = _local_cifar10()(root, train=train)  # decodes the batches, writes the cache
     return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)
 
 
@@ -238,9 +265,11 @@ def make_loaders(
             loaders[split] = DeviceLoader(images, labels, batch_size=batch_size, shuffle=train,
                                           augment=train, device=device or "cpu", seed=seed + i)
             continue
+        from torchvision import transforms
+
         tf = transforms.Compose([transforms.RandomCrop(32, padding=4),
                                  transforms.RandomHorizontalFlip(), transforms.ToTensor()])
-        dataset = LocalCIFAR10(root, train=train, transform=tf if train else transforms.ToTensor())
+        dataset = _local_cifar10()(root, train=train, transform=tf if train else transforms.ToTensor())
         idx = _subset_indices(len(dataset), sizes[split], seed + i)
         loaders[split] = DataLoader(
             Subset(dataset, idx.tolist()) if idx is not None else dataset,

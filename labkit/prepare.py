@@ -27,7 +27,7 @@ from pathlib import Path
 
 
 from . import synthetic
-from .data import DataNotFoundError, ensure_cifar10
+from .data import DataNotFoundError, ensure_cifar10, load_cifar_tensors
 from .profiles import Profile, resolve_profile
 
 __all__ = [
@@ -193,7 +193,9 @@ def prepare(
         model: also make the checkpoint ready (False: the dataset only, e.g. to train one).
         download: full profile: download CIFAR-10 when it is missing (needs the internet).
         share: make the profile's files readable by every user (the grader's sandboxed kernels
-            run as another user), whatever the umask.
+            run as another user), whatever the umask, after writing the decoded-tensor caches
+            (the kernels cannot write them, and without them each kernel decodes the batches
+            through torchvision).
         verbose: print each thing done.
 
     Returns:
@@ -216,5 +218,7 @@ def prepare(
         checkpoint = _tiny_checkpoint(profile, done, verbose) if model else None
         ready = Ready(profile, profile.data_root / synthetic.FOLDER, checkpoint, tuple(done), verified)
     if share:
+        for train in (True, False):
+            load_cifar_tensors(profile.data_root, train=train)  # writes the cache when missing
         _share(profile.data_root)
     return ready

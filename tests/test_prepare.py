@@ -81,6 +81,10 @@ def test_share_makes_everything_readable_by_others(data_env: Path, small_sizes: 
     prep.prepare(profile, share=True)
     for path in [profile.data_root, *profile.data_root.rglob("*")]:
         assert path.stat().st_mode & 0o004, path
+    # the decoded-tensor caches are there too: a sandboxed kernel (another user) cannot write
+    # them, and without them it would decode the batches through torchvision
+    caches = sorted(p.name for p in profile.data_root.rglob("labkit-cache-*.pt"))
+    assert caches == ["labkit-cache-test.pt", "labkit-cache-train.pt"]
 
 
 def test_full_profile_without_files_says_what_to_run(data_env: Path) -> None:
