@@ -57,9 +57,19 @@ def _index(nb: NotebookNode, grade_id: str) -> int:
     raise ValueError(f"no cell {grade_id!r} in the notebook (was it renamed? update labkit.samples)")
 
 
+def _as_submitted(cell: NotebookNode) -> str:
+    """A solution cell's source as a student would hand it in: markers gone, and for a written
+    answer the model answer without the graders' mark scheme (which no student writes)."""
+    text = _SOLUTION_MARKERS.sub("", cell.source)
+    if cell.cell_type == "markdown":
+        text = text.split("**Mark scheme", 1)[0].rstrip() + "\n"
+    return text
+
+
 def filled_in(source: NotebookNode, release: NotebookNode) -> NotebookNode:
-    """The release with every solution cell's source replaced by the source's solution."""
-    solutions = {_grade_id(c): _SOLUTION_MARKERS.sub("", c.source) for c in source.cells
+    """The release with every solution cell's source replaced by the source's solution (written
+    answers without their mark scheme)."""
+    solutions = {_grade_id(c): _as_submitted(c) for c in source.cells
                  if c.metadata.get("nbgrader", {}).get("solution")}
     nb = copy.deepcopy(release)
     for cell in nb.cells:
