@@ -122,6 +122,9 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> WheelVenv:
            if k not in ("PYTHONPATH", "VIRTUAL_ENV", "LABKIT_PROFILE", "NBGRADER_EXECUTION")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["VIRTUAL_ENV"] = str(venv)
+    # data files of the dependencies stay in the test venv too (nbconvert's HTML templates)
+    env["JUPYTER_PATH"] = os.pathsep.join(
+        [str(Path(sys.prefix) / "share" / "jupyter"), *filter(None, [env.get("JUPYTER_PATH")])])
     made = WheelVenv(venv, python, venv / "bin" / "labkit", wheel, env)
     where = made.run(python, "-c", "import labkit; print(labkit.__file__)", cwd=work, timeout=120)
     assert where.returncode == 0, where.stdout
