@@ -46,6 +46,11 @@ class Guard:
                 self.modules[name] = importlib.import_module(name)
             except Exception:  # a module the course does not install is simply not guarded
                 pass
+        if "torch" in self.modules:
+            # torch._dynamo, imported lazily by the first optimizer step, rebinds torch.manual_seed
+            # and friends: import it now, or a test whose code takes the first step (Q5's
+            # fine-tuning) would be reported as tampering
+            importlib.import_module("torch._dynamo")
         self.attrs = {name: dict(vars(mod)) for name, mod in self.modules.items()}
         self.builtins = self.attrs["builtins"]
         self.hooks = (sys.excepthook, sys.displayhook, sys.breakpointhook)

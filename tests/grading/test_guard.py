@@ -41,3 +41,24 @@ def test_exit_reports_changes_made_during_the_test_and_undoes_them():
     changed = guard.exit(shell)
     assert "abs" in changed and "torch.testing.assert_close" in changed
     assert builtins.abs is real_abs and torch.testing.assert_close(1.0, 1.0) is None
+
+
+def test_a_test_that_takes_the_first_optimizer_step_is_not_tampering():
+    # the first optimizer step imports torch._dynamo, which rebinds torch.manual_seed & co.;
+    # a fresh interpreter, because this one may have imported it already
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, types, torch\n"
+        "from labkit.grading.guard import Guard\n"
+        "assert 'torch._dynamo' not in sys.modules or print('dynamo preloaded')\n"
+        "guard = Guard(); shell = types.SimpleNamespace(user_ns={})\n"
+        "guard.enter(shell)\n"
+        "m = torch.nn.Linear(2, 2); opt = torch.optim.SGD(m.parameters(), lr=0.1)\n"
+        "m(torch.ones(1, 2)).sum().backward(); opt.step()\n"
+        "print('changed:', guard.exit(shell))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "changed: []" in out.stdout, out.stdout
