@@ -60,6 +60,15 @@ def record_for_failure(job: Job, master: Master, status: str, message: str) -> R
                   messages=[message], sha256=job.sha256, source_file=job.path)
 
 
+def _package_dirs() -> list[str]:
+    """The folders of installed packages on this interpreter's import path: the venv's own and
+    any that a .pth file adds (e.g. another venv's). The kernel runs this interpreter with the
+    same site set-up, so it needs each of them, also where one lies under a hidden folder or the
+    kernel's private /tmp."""
+    return [p for p in dict.fromkeys(sys.path)
+            if p and os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages") and os.path.isdir(p)]
+
+
 def _sandbox(job: Job, work: Path, token: str, ipc: Path | None = None) -> SandboxConfig:
     """The kernel's sandbox for ``job``'s protections; ``ipc``: the ZMQ socket folder of a
     kernel in its own process world."""
@@ -82,7 +91,8 @@ def _sandbox(job: Job, work: Path, token: str, ipc: Path | None = None) -> Sandb
         import labkit
 
         cfg.hide, cfg.private_tmp = list(job.hide), True
-        cfg.reveal = [sys.base_prefix, sys.prefix, str(Path(labkit.__file__).parent), job.data_dir]
+        cfg.reveal = [sys.base_prefix, sys.prefix, str(Path(labkit.__file__).parent), job.data_dir,
+                      *_package_dirs()]
     if "processes" in have and ipc is not None:
         cfg.world, cfg.network, cfg.ipc_dir = True, "network" not in have, str(ipc)
         if cfg.uid is not None:

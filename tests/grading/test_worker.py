@@ -51,6 +51,19 @@ def test_the_sandbox_follows_the_jobs_protections(tmp_path):
     assert files.hide == ["/srv/x"] and files.private_tmp and str(tmp_path / "data") in files.reveal
 
 
+def test_the_kernel_keeps_every_package_folder_of_the_import_path(tmp_path, monkeypatch):
+    # e.g. a venv whose .pth adds another venv's site-packages under /tmp: the kernel's private
+    # /tmp would hide it (seen: 'No module named ipykernel' from a clone under /tmp)
+    other = tmp_path / "other-venv" / "lib" / "python3.11" / "site-packages"
+    other.mkdir(parents=True)
+    monkeypatch.syspath_prepend(str(other))
+    work = tmp_path / "work"
+    work.mkdir()
+    files = _sandbox(_job(tmp_path, tmp_path / "s1.ipynb", protections=["files"]), work, "tok")
+    assert str(other) in files.reveal
+    assert not any(p == str(tmp_path) for p in files.reveal)  # nothing broader than the packages
+
+
 def test_an_unreadable_file_is_recorded_invalid(master, tmp_path):
     bad = tmp_path / "s1.ipynb"
     bad.write_text("{ this is not a notebook")
