@@ -23,39 +23,17 @@ import tokenize
 
 import nbformat
 
-__all__ = ["SOLUTION_BEGIN", "SOLUTION_END", "solution_code", "names_read", "names_written",
+from .regions import parse, visible
+
+__all__ = ["solution_code", "names_read", "names_written",
            "comment_words", "cell_problems", "scaffold_problems"]
 
-SOLUTION_BEGIN = "### BEGIN SOLUTION"
-SOLUTION_END = "### END SOLUTION"
-_HIDDEN_BEGIN, _HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 _BUILTINS = set(dir(builtins)) | {"__file__", "__name__", "get_ipython", "display"}
 
 
 def solution_code(source: str) -> str:
     """The lines inside solution regions of ``source`` (a cell), dedented, joined by newlines."""
-    inside, depth = [], 0
-    for line in source.splitlines():
-        if SOLUTION_BEGIN in line:
-            depth += 1
-        elif SOLUTION_END in line:
-            depth = max(0, depth - 1)
-        elif depth:
-            inside.append(line)
-    return textwrap.dedent("\n".join(inside))
-
-
-def _visible(source: str) -> str:
-    """``source`` without hidden-test regions (what the release shows of a test cell)."""
-    out, depth = [], 0
-    for line in source.splitlines():
-        if _HIDDEN_BEGIN in line:
-            depth += 1
-        elif _HIDDEN_END in line:
-            depth = max(0, depth - 1)
-        elif not depth:
-            out.append(line)
-    return "\n".join(out)
+    return textwrap.dedent("".join(r.text for r in parse(source) if r.kind == "solution")).rstrip("\n")
 
 
 def _parse(source: str) -> ast.AST | None:
@@ -164,7 +142,7 @@ def scaffold_problems(source_nb: nbformat.NotebookNode, release_nb: nbformat.Not
     bound_outside: dict[int, set[str]] = {}  # release cell index -> names bound outside solutions
     for i, c in enumerate(release_code):
         meta = c.metadata.get("nbgrader", {})
-        bound_outside[i] = set() if meta.get("solution") else names_written(_visible(c.source))
+        bound_outside[i] = set() if meta.get("solution") else names_written(visible(c.source))
     problems = []
     for cell in source_nb.cells:
         meta = cell.metadata.get("nbgrader", {})
@@ -175,7 +153,7 @@ def scaffold_problems(source_nb: nbformat.NotebookNode, release_nb: nbformat.Not
             problems.append(f"{meta.get('grade_id')}: solution cell missing from the release")
             continue
         index = release_code.index(release_cell)
-        later = set().union(*(names_read(_visible(c.source)) for c in release_code[index + 1:]))
+        later = set().union(*(names_read(visible(c.source)) for c in release_code[index + 1:]))
         elsewhere = set().union(*(names for i, names in bound_outside.items() if i != index))
         problems += cell_problems(cell.source, release_cell.source, later, elsewhere, meta["grade_id"])
     return problems

@@ -4,7 +4,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labkit import release, scaffold
+from labkit import regions, release, scaffold
 
 SOURCE = release.default_course_dir() / "source" / "lab1" / "lab1.ipynb"
 COMMITTED = release.default_course_dir() / "release" / "lab1" / "lab1.ipynb"
@@ -20,17 +20,7 @@ def _solution_cell(source: str, grade_id: str) -> nbformat.NotebookNode:
 
 def _release_of(source: str) -> str:
     """What nbgrader makes of a solution cell: each region replaced by the stub, indented."""
-    out, inside = [], False
-    for line in source.splitlines():
-        if scaffold.SOLUTION_BEGIN in line:
-            indent = line[: len(line) - len(line.lstrip())]
-            out += [indent + s for s in STUB.splitlines()]
-            inside = True
-        elif scaffold.SOLUTION_END in line:
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out)
+    return regions.visible(source, stub=STUB)
 
 
 def _pair(*cells: tuple[str, str | None]) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
