@@ -26,7 +26,7 @@ from nbformat.v4 import new_code_cell
 
 from .source_notebook import default_course_dir, source_notebook_path
 
-__all__ = ["SAMPLES", "filled_in", "sample_notebooks", "write_samples"]
+__all__ = ["SAMPLES", "filled_in", "sample_notebooks", "write_samples", "cell_index", "replaced", "inserted_after"]
 
 # student -> what the sample is
 SAMPLES = {
@@ -50,7 +50,8 @@ def _grade_id(cell: NotebookNode) -> str | None:
     return cell.metadata.get("nbgrader", {}).get("grade_id")
 
 
-def _index(nb: NotebookNode, grade_id: str) -> int:
+def cell_index(nb: NotebookNode, grade_id: str) -> int:
+    """Index of the cell whose nbgrader grade_id is ``grade_id`` (ValueError when none)."""
     for i, cell in enumerate(nb.cells):
         if _grade_id(cell) == grade_id:
             return i
@@ -78,18 +79,21 @@ def filled_in(source: NotebookNode, release: NotebookNode) -> NotebookNode:
     return nb
 
 
-def _replace(nb: NotebookNode, grade_id: str, old: str, new: str) -> NotebookNode:
+def replaced(nb: NotebookNode, grade_id: str, old: str, new: str) -> NotebookNode:
+    """Copy of ``nb`` with ``old`` replaced by ``new`` once in cell ``grade_id`` (ValueError when
+    ``old`` is not there, so a notebook edit cannot turn a sample into a no-op)."""
     nb = copy.deepcopy(nb)
-    cell = nb.cells[_index(nb, grade_id)]
+    cell = nb.cells[cell_index(nb, grade_id)]
     if old not in cell.source:
         raise ValueError(f"{old!r} not found in cell {grade_id!r}: update labkit.samples")
     cell.source = cell.source.replace(old, new, 1)
     return nb
 
 
-def _insert_after(nb: NotebookNode, grade_id: str, code: str) -> NotebookNode:
+def inserted_after(nb: NotebookNode, grade_id: str, code: str) -> NotebookNode:
+    """Copy of ``nb`` with a code cell ``code`` right after cell ``grade_id``."""
     nb = copy.deepcopy(nb)
-    nb.cells.insert(_index(nb, grade_id) + 1, new_code_cell(code))
+    nb.cells.insert(cell_index(nb, grade_id) + 1, new_code_cell(code))
     return nb
 
 
@@ -104,11 +108,11 @@ def sample_notebooks(course: Path | None = None, assignment: str = "lab1") -> di
     ok = filled_in(source, release)
     made = {
         "correct": ok,
-        "prune-keeps-ties": _replace(ok, "q2_fine_grained_prune", "torch.gt(importance, threshold)",
+        "prune-keeps-ties": replaced(ok, "q2_fine_grained_prune", "torch.gt(importance, threshold)",
                                      "torch.ge(importance, threshold)"),
         "blank": release,
-        "os-exit-after-q3": _insert_after(ok, "q3_test_target_sparsity", _OS_EXIT),
-        "monkeypatch-q2": _insert_after(_insert_after(ok, "q2_fine_grained_prune", _WRONG_PRUNE),
+        "os-exit-after-q3": inserted_after(ok, "q3_test_target_sparsity", _OS_EXIT),
+        "monkeypatch-q2": inserted_after(inserted_after(ok, "q2_fine_grained_prune", _WRONG_PRUNE),
                                         "q2_fine_grained_prune", _PATCHES),
     }
     return {student: made[case] for student, case in SAMPLES.items()}

@@ -17,9 +17,8 @@ from typing import Callable
 
 import nbformat
 from nbformat import NotebookNode
-from nbformat.v4 import new_code_cell
 
-from labkit.samples import filled_in
+from labkit.samples import cell_index, filled_in, inserted_after, replaced
 
 
 @dataclass
@@ -52,26 +51,8 @@ def correct(source: NotebookNode, release: NotebookNode) -> NotebookNode:
     return filled_in(source, release)
 
 
-def find(nb: NotebookNode, grade_id: str) -> int:
-    idx = [i for i, c in enumerate(nb.cells) if gid(c) == grade_id]
-    assert idx, f"corpus: no cell {grade_id!r} in the notebook (was it renamed?)"
-    return idx[0]
-
-
-def mutate(nb: NotebookNode, grade_id: str, old: str, new: str) -> NotebookNode:
-    """Copy of ``nb`` with ``old`` replaced by ``new`` (once) in cell ``grade_id``."""
-    nb = copy.deepcopy(nb)
-    cell = nb.cells[find(nb, grade_id)]
-    assert old in cell.source, f"corpus: {old!r} not found in cell {grade_id!r}"
-    cell.source = cell.source.replace(old, new, 1)
-    return nb
-
-
-def insert_after(nb: NotebookNode, grade_id: str, code: str) -> NotebookNode:
-    """Copy of ``nb`` with an ordinary code cell ``code`` right after cell ``grade_id``."""
-    nb = copy.deepcopy(nb)
-    nb.cells.insert(find(nb, grade_id) + 1, new_code_cell(code))
-    return nb
+# one home for editing a notebook by grade_id: the demo samples and the corpus share it
+find, mutate, insert_after = cell_index, replaced, inserted_after
 
 
 def strip_meta(nb: NotebookNode, *grade_ids: str) -> NotebookNode:
