@@ -22,7 +22,7 @@ from .plots import plot_weight_distribution
 from .checks import check_equal, check_fine_grained_prune, check_mask
 from .pruning import FineGrainedPruner
 from .sensitivity import sensitivity_scan
-from .budget import finetune_epochs, latency_repeats, scan_settings
+from .budget import GRADING_TEST_IMAGES, GRADING_TRAIN_IMAGES, finetune_epochs, latency_repeats, scan_settings
 from .plots import plot_num_parameters, plot_sensitivity
 from .models import VGG
 from .published import LAB_DENSE_ACCURACY, LAB_SENSITIVITY
@@ -42,7 +42,7 @@ from .plots import comparison_table
 from .runtime import (data_dir, exact_fp32, fp32_modes, get_device, is_autograding, model_device,
                       native_bf16, training_precision, training_precision_name)
 from .profiles import PROFILES, Profile, resolve_profile
-from .session import GRADING_TEST_IMAGES, GRADING_TRAIN_IMAGES, Lab
+from .session import Lab
 from .models import CheckpointError, UnsafeCheckpointError, load_checkpoint, save_checkpoint
 from .metrics import Byte, GiB, KiB, get_model_sparsity
 from .training import train

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 __all__ = [
-    "seed_everything", "get_device", "is_autograding", "data_dir", "model_device",
+    "seed_everything", "get_device", "is_autograding", "is_fast_grading", "FAST_GRADING_ENV", "data_dir", "model_device",
     "exact_fp32", "fp32_modes", "native_bf16", "training_precision", "training_precision_name",
 ]
 
@@ -47,6 +47,16 @@ def model_device(model: torch.nn.Module) -> torch.device:
 def is_autograding() -> bool:
     """True when nbgrader (or ``labkit grade``) executes the notebook (``NBGRADER_EXECUTION`` set)."""
     return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+FAST_GRADING_ENV = "LABKIT_FAST_GRADING"  # set to "1" by `labkit grade` (not with --no-fast)
+
+
+def is_fast_grading() -> bool:
+    """True when the autograder grades on its fast path (``labkit grade`` without ``--no-fast``
+    sets ``LABKIT_FAST_GRADING=1`` in the kernel): the notebook's ungraded work runs on smaller
+    amounts (see :mod:`labkit.budget`). Never true outside :func:`is_autograding`."""
+    return is_autograding() and os.environ.get(FAST_GRADING_ENV) == "1"
 
 
 def data_dir() -> Path:

@@ -14,6 +14,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from .budget import data_subsets
 from .data import make_loaders
 from .fetch import choose_profile
 from .models import load_checkpoint
@@ -21,11 +22,7 @@ from .prepare import prepare
 from .profiles import Profile, resolve_profile
 from .runtime import get_device, is_autograding, seed_everything
 
-__all__ = ["Lab", "setup", "GRADING_TRAIN_IMAGES", "GRADING_TEST_IMAGES"]
-
-# Grading mode (NBGRADER_EXECUTION set): the whole notebook must run in ~20 s of CPU compute.
-GRADING_TRAIN_IMAGES = 1000
-GRADING_TEST_IMAGES = 500
+__all__ = ["Lab", "setup"]
 
 
 @dataclass
@@ -93,11 +90,9 @@ def setup(
     model = load_checkpoint(ready.checkpoint).to(device).eval()
     dense = {k: v.detach().clone() for k, v in model.state_dict().items()}
     grading = is_autograding()
-    loaders = make_loaders(
-        profile, batch_size=512, seed=seed, fast=fast, device=device,
-        train_subset=GRADING_TRAIN_IMAGES if grading else None,
-        test_subset=GRADING_TEST_IMAGES if grading else None,
-    )
+    train_subset, test_subset = data_subsets()  # all, or the grading mode's small subsets
+    loaders = make_loaders(profile, batch_size=512, seed=seed, fast=fast, device=device,
+                           train_subset=train_subset, test_subset=test_subset)
     if verbose:
         sizes = {k: getattr(v, "num_samples", None) or len(getattr(v, "dataset", ()))
                  for k, v in loaders.items()}

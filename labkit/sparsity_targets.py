@@ -27,6 +27,7 @@ from typing import Iterator, Mapping
 import numpy as np
 import torch
 
+from .budget import GRADING_TEST_IMAGES, GRADING_TRAIN_IMAGES
 from .data import make_loaders
 from .finetune import fine_tune
 from .models import VGG, load_checkpoint
@@ -34,8 +35,7 @@ from .prepare import prepare
 from .profiles import resolve_profile
 from .pruning import FineGrainedPruner, PruneFn, validate_sparsity_dict
 from .published import LAB_DENSE_ACCURACY, LAB_SENSITIVITY
-from .runtime import get_device
-from .session import GRADING_TEST_IMAGES, GRADING_TRAIN_IMAGES
+from .runtime import get_device, is_fast_grading
 from .training import evaluate
 
 __all__ = ["SIZE_TARGET", "ACCURACY_BAR", "TINY_CURVES", "full_vgg_kept_parameters",
@@ -234,10 +234,17 @@ def check_sparsity_dict(sparsity_dict: Mapping[str, float], prune_fn: PruneFn) -
     pass Q2's check yet, the accuracy check is skipped and says so (the autograder grades Q5
     with a correct mask function, so only your dict counts there).
 
+    On the grader's fast path (:func:`~labkit.runtime.is_fast_grading`) the accuracy check is
+    not run here: the hidden test ``q5_test_accuracy`` runs it (with a correct mask function)
+    right after, and one run of it is what grades.
+
     Returns:
-        True only when both targets are met.
+        True only when both targets are met (fast grading path: when the size target is met).
     """
     size_ok = check_sparsity_size(sparsity_dict)
+    if is_fast_grading():
+        print("accuracy: not run twice while autograding: the autograder's accuracy test runs it next")
+        return size_ok
     if not _prune_fn_ready(prune_fn):
         _say("accuracy", "fine_grained_prune does not pass Q2's check yet, so this check cannot pass yet "
              "(fix Q2 first; the autograder grades Q5 with a correct fine_grained_prune)", False)

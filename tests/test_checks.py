@@ -266,3 +266,22 @@ def test_check_sparsity_dict_agrees_with_the_hidden_q5_tests(case, tiny_checkpoi
     assert lk.check_sparsity_dict(d, oracle.fine_grained_prune) is (size_ok and accuracy_ok)
     out = capsys.readouterr().out
     assert out.count("size:") == 2 and out.count("accuracy:") == 2  # hidden test and self-check
+
+
+def test_the_self_check_leaves_q5_accuracy_to_the_hidden_test_on_the_fast_grading_path(
+        monkeypatch, capsys):
+    """Graded on the fast path, the notebook's Q5 self-check prints the size check and does not
+    run the accuracy check a second time (the hidden test q5_test_accuracy runs it)."""
+    import labkit.sparsity_targets as st
+
+    ran = []
+    monkeypatch.setattr(st, "check_sparsity_accuracy", lambda *a, **k: ran.append(a) or True)
+    good = dict(zip(NAMES, Q5_TABLE["solution"][0]))
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert lk.check_sparsity_dict(good, oracle.fine_grained_prune) is True and ran  # today's path
+    ran.clear()
+    monkeypatch.setenv("LABKIT_FAST_GRADING", "1")
+    assert lk.check_sparsity_dict(good, oracle.fine_grained_prune) is True and not ran
+    assert "accuracy test runs it next" in capsys.readouterr().out
+    dense = {name: 0.0 for name in NAMES}  # keeps 100% of the size: the size check still fails
+    assert lk.check_sparsity_dict(dense, oracle.fine_grained_prune) is False and not ran

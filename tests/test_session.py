@@ -55,6 +55,21 @@ def test_setup_in_grading_mode_uses_small_subsets(tiny_ready: lk.Profile, monkey
     assert 0.0 <= lk.evaluate(lab.model, lab.dataloader["test"], verbose=False) <= 1.0
 
 
+def test_the_fast_grading_path_gives_the_notebook_smaller_loaders_only_when_grading(
+        tiny_ready: lk.Profile, monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit.budget import FAST_TEST_IMAGES, FAST_TRAIN_IMAGES, data_subsets
+    from labkit.runtime import is_fast_grading
+
+    monkeypatch.setenv("LABKIT_FAST_GRADING", "1")
+    assert not is_fast_grading() and data_subsets() == (None, None)  # a person gets the lab's amounts
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert is_fast_grading()
+    lab = lk.setup(verbose=False)
+    assert (lab.dataloader["train"].num_samples, lab.dataloader["test"].num_samples) == (
+        FAST_TRAIN_IMAGES, FAST_TEST_IMAGES)
+    assert FAST_TRAIN_IMAGES < lk.GRADING_TRAIN_IMAGES and FAST_TEST_IMAGES < lk.GRADING_TEST_IMAGES
+
+
 def test_setup_outside_grading_uses_the_whole_split_and_recovers(tiny_ready: lk.Profile,
                                                                  capsys: pytest.CaptureFixture) -> None:
     lab = lk.setup(verbose=True)
