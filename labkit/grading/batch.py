@@ -33,6 +33,7 @@ from .results import Record, read_records, write_record
 from .sandbox import isolation_level, protections
 from .worker import Job, grade_one, record_for_failure
 from .world import UidLease, kill_all, settle
+from .zygote import Zygote
 
 __all__ = ["Options", "Summary", "grade_batch", "read_records_one", "GRACE_S"]
 
@@ -91,6 +92,20 @@ def _hide_list(opts: Options) -> list[str]:
     if home != Path("/") and not any(home == k or home in k.parents for k in keep):
         hide.add(home)
     return sorted(str(p) for p in hide)
+
+
+def _start_zygote(opts: Options, have: set[str], tmp_root: Path, master: Master) -> Zygote | None:
+    """The batch's kernel zygote (:mod:`labkit.grading.zygote`) on the fast path with process
+    worlds; None otherwise, or (with a warning) when it cannot start."""
+    if not opts.fast or "processes" not in have:
+        return None
+    try:
+        (master.root / "logs").mkdir(exist_ok=True)
+        return Zygote.start(tmp_root / "zygote", master.root / "logs" / "zygote.log")
+    except (OSError, RuntimeError) as exc:
+        print(f"warning: kernels start without the pre-imported zygote (slower): {exc}",
+              file=sys.stderr)
+        return None
 
 
 def _child(job: Job, master: Master, log_path: Path) -> None:
@@ -254,11 +269,17 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
         publish_record(master, rec, out)
         shutil.rmtree(tmp_root / job.student, ignore_errors=True)
 
+    zygote = None
     t_jobs = time.monotonic()
     try:
+        zygote = _start_zygote(opts, have, tmp_root, master) if jobs else None
+        if zygote is not None:
+            jobs = [replace(job, zygote=zygote.socket) for job in jobs]
         _run_jobs(jobs, master, opts, on_done, uids)
         t_jobs = time.monotonic() - t_jobs
     finally:
+        if zygote is not None:
+            zygote.stop()
         if lease is not None:  # at the end of a batch no sandbox user owns a process
             alive = kill_all(set(uids))
             if alive:

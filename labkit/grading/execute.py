@@ -41,7 +41,8 @@ __all__ = ["GuardedExecute", "SandboxKernelManager", "read_outcome"]
 
 
 class SandboxKernelManager(AsyncKernelManager):
-    """Starts ``python -m labkit.grading.kernel --sandbox CONFIG`` instead of the kernelspec.
+    """Starts ``python -m labkit.grading.kernel --sandbox CONFIG`` instead of the kernelspec
+    (with ``zygote``: :mod:`labkit.grading.zygote_client`, which has the kernel zygote fork it).
 
     ``sandbox_config`` and ``ipc_prefix`` come from the config (``c.SandboxKernelManager.*``)
     or the constructor. With ``ipc_prefix`` the kernel's ZMQ sockets are unix socket files
@@ -51,6 +52,7 @@ class SandboxKernelManager(AsyncKernelManager):
 
     sandbox_config = Unicode("", help="the kernel's SandboxConfig JSON file").tag(config=True)
     ipc_prefix = Unicode("", help="prefix of the kernel's ipc socket files ('': TCP)").tag(config=True)
+    zygote = Unicode("", help="the kernel zygote's socket ('': start a fresh launcher)").tag(config=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,8 +62,11 @@ class SandboxKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         if not self.sandbox_config:
             raise RuntimeError("SandboxKernelManager.sandbox_config is not set")
-        return [sys.executable, "-m", "labkit.grading.kernel", "--sandbox", self.sandbox_config,
-                "-f", self.connection_file, *(extra_arguments or [])]
+        args = ["--sandbox", self.sandbox_config, "-f", self.connection_file, *(extra_arguments or [])]
+        if self.zygote:  # a stand-in that has the pre-imported zygote fork the launcher
+            client = str(Path(__file__).with_name("zygote_client.py"))
+            return [sys.executable, "-I", "-S", client, self.zygote, *args]
+        return [sys.executable, "-m", "labkit.grading.kernel", *args]
 
 
 def read_outcome(path: Path) -> dict:

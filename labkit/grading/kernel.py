@@ -53,11 +53,13 @@ def _kernel_class():  # imported late: IPython must load after the sandbox is en
     return GuardedKernel
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], *, require_world: bool = False) -> None:
     """Enter the sandbox named by ``--sandbox`` and run the kernel with the remaining args.
 
     With ``world`` in the sandbox config this process is only the launcher: the kernel runs
     two processes down, in its own namespaces (:func:`labkit.grading.sandbox.enter_world`).
+    ``require_world``: refuse a config without ``world`` (a fork of the kernel zygote,
+    :mod:`labkit.grading.zygote`, must not become a kernel itself).
     """
     from pathlib import Path
 
@@ -72,6 +74,8 @@ def main(argv: list[str]) -> None:
     del args[i:i + 2]
     cfg = SandboxConfig.read(cfg_path)
     cfg_path.unlink()
+    if require_world and not cfg.world:
+        raise RuntimeError("the kernel zygote starts kernels in a process world only")
     j = args.index("-f")
 
     def run(connection_file: str) -> None:
@@ -79,7 +83,9 @@ def main(argv: list[str]) -> None:
         sys.path[:] = [p for p in sys.path if p not in ("", ".", start_cwd)]  # no imports from the work folder
         from ipykernel.kernelapp import IPKernelApp
 
-        IPKernelApp.launch_instance(argv=args, kernel_class=_kernel_class())
+        # ignore_cwd: IPython would put the work folder back on sys.path at start-up
+        IPKernelApp.launch_instance(argv=[*args, "--IPKernelApp.ignore_cwd=True"],
+                                    kernel_class=_kernel_class())
         sys.stdout.flush()
         sys.stderr.flush()
 

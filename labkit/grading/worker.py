@@ -21,6 +21,8 @@ from pathlib import Path
 
 import nbformat
 
+from labkit.runtime import FAST_GRADING_ENV
+
 from .course import Master, nbgrader_config
 from .gradebook import read_scores
 from .prescan import prescan
@@ -51,6 +53,7 @@ class Job:
     slot: int = 0  # the worker slot grading it (0 .. workers-1)
     uid: int | None = None  # that slot's sandbox uid (None: 'nobody' when running as root)
     fast: bool = True  # grading-mode shortcuts that cannot change a score (Options.fast)
+    zygote: str = ""  # the batch's kernel zygote socket (grading.zygote); '' = none
 
 
 def record_for_failure(job: Job, master: Master, status: str, message: str) -> Record:
@@ -75,8 +78,9 @@ def _sandbox(job: Job, work: Path, token: str, ipc: Path | None = None) -> Sandb
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
            "LANG": "C.UTF-8", "NBGRADER_EXECUTION": "autograde", "LABKIT_GUARD_TOKEN": token,
            "PYDEVD_DISABLE_FILE_VALIDATION": "1", "LABKIT_DATA_DIR": job.data_dir}
-    if job.fast:  # figures are built (plot functions return their Axes) but never drawn
-        env["MPLBACKEND"] = "agg"
+    if job.fast:  # figures are built (plot functions return their Axes) but never drawn;
+        env["MPLBACKEND"] = "agg"  # the notebook's ungraded work runs on less data (labkit.budget)
+        env[FAST_GRADING_ENV] = "1"
     cfg = SandboxConfig(str(work), env, mem_bytes=job.mem_bytes, threads=job.threads)
     have = set(job.protections)
     if "users" in have:
@@ -170,6 +174,7 @@ def grade_one(job: Job, master: Master) -> Record:
         c.GuardedExecute.outcome_file = str(outcome_file)
         c.SandboxKernelManager.sandbox_config = str(cfg_path)
         c.SandboxKernelManager.ipc_prefix = str(ipc / "k") if ipc else ""
+        c.SandboxKernelManager.zygote = job.zygote if ipc else ""  # forks need a process world
         if job.cell_timeout is not None:
             c.Execute.timeout = int(job.cell_timeout)
         c.OverwriteCells.add_missing_cells = True

@@ -30,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import select
 import signal
 import socket
 import struct
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Callable, NoReturn
 
 __all__ = ["UID_BASE", "UID_COUNT", "IPC_MOUNT", "CLONE_WORLD", "UidLease", "Leftover",
-           "leftovers", "kill_all", "settle", "run_world", "loopback_up"]
+           "leftovers", "kill_all", "settle", "run_world", "loopback_up", "set_lifeline"]
 
 UID_BASE = 61000  # sandbox uids: UID_BASE + k, one per concurrent worker slot
 UID_COUNT = 1000
@@ -50,6 +51,7 @@ CLONE_WORLD = _CLONE_NEWPID | _CLONE_NEWIPC  # + _CLONE_NEWNET unless the networ
 _PR_SET_PDEATHSIG = 1
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
 _LEASE_DIRS = ("/run/labkit-sandbox-uids", "/var/lock/labkit-sandbox-uids")
+_LIFELINE: int | None = None  # see set_lifeline
 
 
 def _libc() -> ctypes.CDLL:
@@ -242,10 +244,43 @@ def _mount_proc(host_mnt_ns: str) -> None:
            "mount /proc")
 
 
+def set_lifeline(fd: int) -> None:
+    """Make :func:`run_world` kill its world when the socket ``fd`` reports its peer gone, and
+    send the world's exit status (4 bytes, big-endian) over it at the end. Used when the
+    launcher L is a fork of the pre-imported kernel zygote (:mod:`labkit.grading.zygote`): its
+    peer is the process jupyter_client started and signals."""
+    global _LIFELINE
+    _LIFELINE = fd
+
+
+def _wait_world(init: int) -> int:
+    """Wait for the init ``init`` (killing it first if the lifeline's peer dies); its exit code."""
+    if _LIFELINE is not None:
+        pidfd = os.pidfd_open(init)
+        while True:
+            try:
+                ready, _, _ = select.select([pidfd, _LIFELINE], [], [])
+            except InterruptedError:
+                continue
+            if _LIFELINE in ready:  # the peer never writes: readable means it is gone
+                os.kill(init, signal.SIGKILL)
+            break
+    while True:
+        try:
+            _, status = os.waitpid(init, 0)
+            return _exit_code(status)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 1
+
+
 def _init(enter: Callable[[], Callable[[], None]], pipe_r: int, host_mnt_ns: str) -> NoReturn:
     """PID 1 of the namespace: set up the world (``enter`` runs as root and returns the kernel's
     body), fork the kernel, forward signals to its process group, reap, exit with its status."""
     try:
+        if _LIFELINE is not None:  # the launcher's alone: nothing in the world may write to it
+            os.close(_LIFELINE)
         _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if not _parent_alive(pipe_r):
             os._exit(1)
@@ -308,14 +343,13 @@ def run_world(flags: int, enter: Callable[[], Callable[[], None]]) -> NoReturn:
         os.close(pipe_w)
         _init(enter, pipe_r, host_mnt_ns)
     os.close(pipe_r)
-    while True:
+    code = _wait_world(init)
+    if _LIFELINE is not None:
         try:
-            _, status = os.waitpid(init, 0)
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            os._exit(1)
-        os._exit(_exit_code(status))
+            os.write(_LIFELINE, struct.pack("!i", code))
+        except OSError:
+            pass
+    os._exit(code)
 
 
 def can_unshare(flags: int) -> bool:

@@ -88,9 +88,6 @@ def test_the_token_is_gone_from_the_environment_and_from_the_history(kernel):
     assert out.split() == ["None", "[]", "True"]  # the test ran, its marker line never showed
 
 
-@pytest.mark.xfail(strict=True, reason="IPython's InteractiveShellApp.init_path puts '' back on "
-                   "sys.path after kernel.main removed it (kernel.py needs "
-                   "--IPKernelApp.ignore_cwd=True); reported to the lead, who is editing kernel.py")
 def test_the_work_folder_is_not_on_the_import_path(kernel):
     out = kernel.printed(f"import sys\nprint([p for p in sys.path if p in ('', '.', {str(kernel.work)!r})])")
     assert out.strip() == "[]"

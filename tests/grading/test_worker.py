@@ -45,7 +45,9 @@ def test_the_sandbox_follows_the_jobs_protections(tmp_path):
     assert bare.env["NBGRADER_EXECUTION"] == "autograde" and bare.env["LABKIT_GUARD_TOKEN"] == "tok"
     assert bare.env["LABKIT_DATA_DIR"] == str(tmp_path / "data")
     assert bare.env["MPLBACKEND"] == "agg"  # the fast path: figures are never drawn
-    assert "MPLBACKEND" not in _sandbox(_job(tmp_path, tmp_path / "s1.ipynb", fast=False), work, "t").env
+    assert bare.env["LABKIT_FAST_GRADING"] == "1"  # and the ungraded work runs on less data
+    today = _sandbox(_job(tmp_path, tmp_path / "s1.ipynb", fast=False), work, "t").env
+    assert "MPLBACKEND" not in today and "LABKIT_FAST_GRADING" not in today
     files = _sandbox(_job(tmp_path, tmp_path / "s1.ipynb", protections=["files"], hide=["/srv/x"]),
                      work, "tok")
     assert files.hide == ["/srv/x"] and files.private_tmp and str(tmp_path / "data") in files.reveal
