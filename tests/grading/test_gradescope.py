@@ -120,3 +120,28 @@ def test_no_notebook_is_a_clear_message(built):
     result = _run_autograder(gs, "notes.txt", b"hello")
     assert "no notebook was found" in result["output"]
     assert all(t["score"] == 0 for t in result["tests"])
+
+
+def test_a_submission_cannot_read_the_hidden_tests_it_is_graded_with(built):
+    """The zip must hold the hidden tests (the grader runs them), so the student's code must not
+    reach them: a sparsity() that reads the source notebook and raises its text (which would
+    land in results.json as the test's failure message) finds it unreadable."""
+    _, gs, cases, _, master = built
+    target = gs / "source" / SOURCE_MEMBER
+    assert target.is_file() and (gs / "source" / "course").stat().st_mode & 0o077 == 0  # root-only
+    snoop = (
+        "def sparsity(t):\n"
+        "    try:\n"
+        f"        text = open({str(target)!r}).read()\n"
+        "    except OSError as exc:\n"
+        "        raise ValueError(f'UNREADABLE {type(exc).__name__}')\n"
+        "    raise ValueError('READ ' + text)\n")
+    nb = nbformat.reads(cases["correct"].make().decode(), as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q2_sparsity")
+    cell.source = snoop
+    result = _run_autograder(gs, "snoop.ipynb", nbformat.writes(nb).encode())
+    q2 = next(t for t in result["tests"] if t["name"].endswith("q2_test"))
+    assert q2["score"] == 0 and "UNREADABLE" in q2["output"], q2["output"]
+    text = json.dumps(result)
+    assert "READ " not in text.replace("UNREADABLE", "")
+    assert not [h for h in secret_lines(master) if len(h) >= 6 and json.dumps(h)[1:-1] in text]
