@@ -1,4 +1,4 @@
-"""The toy course's corpus: 35 submissions, each with its expected status and points.
+"""The toy course's corpus: 36 submissions, each with its expected status and points.
 
 Questions: q1 free text (5, manual), q2 ``sparsity`` (2), q3 ``topk_mask`` (3).
 """
@@ -84,9 +84,13 @@ def toy_cases(source: NotebookNode, release: NotebookNode, snoop_paths: list[str
         case("leak-hidden-tests", "graded", full,
              lambda: d(C.insert_after(ok, "setup", C.LEAK_TESTS)), tags={"leak"}),
         case("duplicated-test-cell", "graded", full,
-             lambda: d(C.duplicate(ok, "q2_test")), "duplicates the graded cell"),
+             lambda: d(C.duplicate(ok, "q2_test")),
+             "appears 2 times: as nbgrader does, the last copy (cell 7) is graded"),
         case("deleted-test-cell", "graded", full,
-             lambda: d(C.delete(ok, "q3_test")), "was put back"),
+             lambda: d(C.delete(ok, "q3_test")), "'q3_test' was deleted; nbgrader put it back"),
+        # after a locked prompt nbgrader cannot place a deleted cell (KeyError): prescan does
+        case("deleted-answer-cell", "graded", full,
+             lambda: d(C.delete(ok, "q1_answer")), "'q1_answer' was deleted; it was put back"),
         case("edited-locked-cell", "graded", {"q2": 0, "q3": 3},
              lambda: d(C.mutate(C.mutate(ok, "q2_test", "assert abs(", "pass  # assert abs("),
                                 "q2_sparsity", "(t == 0)", "(t != 0)")),
