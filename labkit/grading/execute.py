@@ -21,6 +21,7 @@ classes take their settings from the nbgrader config (``c.GuardedExecute.*``,
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -136,7 +137,8 @@ class GuardedExecute(Execute):
             cell.outputs = [_error("NotRun", f"this cell did not run: {self._stopped}")]
             return cell, resources
         left = self._deadline - time.monotonic()
-        self.timeout = max(1, int(min(self._cell_timeout or left, left)))
+        capped = not self._cell_timeout or left < self._cell_timeout  # the wall limit bounds it
+        self.timeout = max(1, math.ceil(min(self._cell_timeout or left, left)))
         if self._pgid is None and self.km is not None and getattr(self.km, "provisioner", None):
             self._pgid = getattr(self.km.provisioner, "pgid", None)
         source = cell.source
@@ -156,6 +158,8 @@ class GuardedExecute(Execute):
             cell.source = source
         if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs) and self._status == "graded":
             self._status = "timeout"
+            if capped and self._stopped is None:  # interrupted at the wall limit: nothing more runs
+                self._stop("timeout", f"the submission used its whole wall limit ({self.wall_limit:.0f} s)")
         return cell, resources
 
     def on_cell_executed(self, **kwargs: Any) -> None:
