@@ -13,6 +13,11 @@ exits with *I*'s. When *I* dies, however it dies, the Linux kernel kills every p
 namespace: setsid, double forks, nohup and daemons included. *L* dies with the grader's worker
 and *I* dies with *L* (PR_SET_PDEATHSIG), so the namespace never outlives the worker.
 
+On the grader's fast path *L* is not started by jupyter_client but forked from the batch's
+pre-imported kernel zygote (:mod:`labkit.grading.zygote`); jupyter_client starts and signals a
+small stand-in (:mod:`labkit.grading.zygote_client`) that forwards signals to L's group, and L
+kills its world as soon as the stand-in's socket closes (:func:`set_lifeline`).
+
 The kernel talks to the grader over ZMQ ``ipc://`` sockets (unix socket files, which work
 across network namespaces) in a folder owned by the slot's uid, bind-mounted into the
 namespace at :data:`IPC_MOUNT`.
