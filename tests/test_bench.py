@@ -56,3 +56,15 @@ def test_latency_widths_are_those_of_the_reference_channel_prune():
     rounded = latency.pruned_widths(solutions, 0.3, round_to=8)
     assert all(w % 8 == 0 for w in rounded) and rounded[-1] == dense.widths[-1]
 
+
+
+@pytest.mark.slow
+def test_sandbox_benchmark_compares_kernel_start_up_with_and_without_the_world(capsys):
+    from labkit.grading.sandbox import protections
+
+    assert main(["bench", "sandbox", "--rounds", "1", "--kernel-only"]) == 0
+    out = capsys.readouterr().out
+    if {"processes", "users"} <= protections():
+        assert "kernel start-up (to its first reply): median" in out and "without" in out
+    else:  # a machine without root or namespaces says so and measures nothing
+        assert "cannot measure the process world here" in out

@@ -8,11 +8,12 @@ load hits both alike:
   cleanly; with the process world (PID, IPC and network namespaces under a tiny init, ZMQ over
   ipc sockets) and without it (``Options(process_world=False)``: the kernel process itself
   enters the mount namespace, ZMQ over TCP), as before issue 9;
-* a whole submission: ``labkit grade`` of one correct toy-course notebook (the record's
-  seconds: pre-scan, nbgrader, kernel, cells, scoring), world on and off.
+* a whole submission: ``labkit grade`` of the course's correct sample (the source notebook's
+  solutions filled into the release, :mod:`labkit.samples`; the record's seconds: pre-scan,
+  nbgrader, kernel, cells, scoring) in three ways: the process world with the kernel zygote
+  (the default fast path), the world with each kernel started from scratch, and no world.
 
-Needs root with namespaces (it says so and does nothing otherwise) and the repository
-checkout (the toy course lives in ``tests/grading/fixtures/toy``).
+Needs root with namespaces (it says so and does nothing otherwise).
 """
 
 from __future__ import annotations
@@ -26,10 +27,6 @@ import time
 from pathlib import Path
 
 __all__ = ["run"]
-
-
-def _toy_course() -> Path:
-    return Path(__file__).resolve().parents[2] / "tests" / "grading" / "fixtures" / "toy"
 
 
 def _kernel_start(tmp: Path, world: bool, uid: int, have: set[str]) -> tuple[float, float]:
@@ -68,76 +65,77 @@ def _kernel_start(tmp: Path, world: bool, uid: int, have: set[str]) -> tuple[flo
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _one_submission(tmp: Path, world: bool, notebook: bytes, k: int) -> float:
-    """Seconds ``labkit grade`` spent on one correct toy notebook (its record's seconds)."""
+def _one_submission(tmp: Path, course: Path, assignment: str, notebook: bytes, k: int,
+                    world: bool, zygote: bool) -> float:
+    """Seconds ``labkit grade`` spent on one correct notebook (its record's seconds)."""
     from labkit.grading.batch import Options, grade_batch
     from labkit.grading.results import read_records
 
     out, subs = tmp / f"grade-{k}" / "out", tmp / f"grade-{k}" / "subs"
     subs.mkdir(parents=True)
     (subs / "student.ipynb").write_bytes(notebook)
-    grade_batch([subs], Options(course=_toy_course(), assignment="toy", out=out, workers=1, verbose=False,
-                                prepare_data=False, process_world=world))
+    grade_batch([subs], Options(course=course, assignment=assignment, out=out, workers=1,
+                                verbose=False, process_world=world, zygote=zygote))
     rec = read_records(out / "results")["student"]
     assert rec.status == "graded" and not rec.internal_error, rec.messages
     return rec.seconds
 
 
-def _row(name: str, on: list[float], off: list[float]) -> str:
+def _row(name: str, on: list[float], off: list[float], with_: str = "with the process world",
+         without: str = "without") -> str:
     m_on, m_off = statistics.median(on), statistics.median(off)
-    return (f"   {name}: median {m_on:.2f} s with the process world, {m_off:.2f} s without "
+    return (f"   {name}: median {m_on:.2f} s {with_}, {m_off:.2f} s {without} "
             f"({m_on - m_off:+.2f} s, {m_on / m_off:.2f}x; {len(on)} runs each, interleaved; "
             f"min {min(on):.2f} / {min(off):.2f} s)")
 
 
-def run(*, rounds: int = 5, submissions: bool = True) -> int:
-    """Time kernel start-up (and, with ``submissions``, one whole toy submission) with and
-    without the process world, ``rounds`` times each, interleaved; print medians and ratios."""
+WAYS = {"world + zygote": (True, True), "world": (True, False), "no world": (False, False)}
+
+
+def run(*, course: Path | None = None, assignment: str = "lab1", rounds: int = 3,
+        kernel_only: bool = False) -> int:
+    """Time kernel start-up with and without the process world, and (unless ``kernel_only``)
+    one whole correct submission of the course in the three :data:`WAYS`, ``rounds`` times
+    each, interleaved; print medians and ratios."""
     import nbformat
 
-    from labkit.grading.course import prepare_master
     from labkit.grading.sandbox import isolation_level, protections
     from labkit.grading.world import UidLease
-    from labkit.samples import filled_in
+    from labkit.samples import sample_notebooks
+    from labkit.source_notebook import default_course_dir
 
     have = protections()
     if "processes" not in have or "users" not in have:
         print(f"   cannot measure the process world here: {isolation_level()[1]}")
         return 0
+    course = Path(course) if course is not None else default_course_dir()
     tmp = Path(tempfile.mkdtemp(prefix="labkit-bench-sandbox-"))
     tmp.chmod(0o711)
     lease = UidLease(1)
     starts: dict[bool, list[float]] = {True: [], False: []}
     stops: dict[bool, list[float]] = {True: [], False: []}
-    whole: dict[bool, list[float]] = {True: [], False: []}
+    whole: dict[str, list[float]] = {way: [] for way in WAYS}
     try:
-        notebook = b""
-        if submissions:
-            master = prepare_master(_toy_course(), "toy", tmp / "probe", force=True)
-            source = nbformat.read(master.root / "source" / "toy" / "toy.ipynb", as_version=4)
-            notebook = nbformat.writes(filled_in(source, master.release)).encode()
+        notebook = b"" if kernel_only else nbformat.writes(
+            sample_notebooks(course, assignment)["alice"]).encode()
+        k = 0
         for r in range(rounds):
             for world in ((True, False) if r % 2 == 0 else (False, True)):
                 start, stop = _kernel_start(tmp, world, lease.uids[0], have)
                 starts[world].append(start)
                 stops[world].append(stop)
-                if submissions:
-                    whole[world].append(_one_submission(tmp, world, notebook, 2 * r + world))
+            if kernel_only:
+                continue
+            for way in (list(WAYS) if r % 2 == 0 else list(WAYS)[::-1]):
+                whole[way].append(_one_submission(tmp, course, assignment, notebook, k, *WAYS[way]))
+                k += 1
         print(_row("kernel start-up (to its first reply)", starts[True], starts[False]))
         print(_row("kernel shutdown", stops[True], stops[False]))
-        if submissions:
-            print(_row("one toy submission, whole", whole[True], whole[False]))
+        if not kernel_only:
+            print(_row("one correct submission, whole", whole["world"], whole["no world"]))
+            print(_row("one correct submission, whole", whole["world + zygote"], whole["world"],
+                       "with the world and the kernel zygote", "with the world, kernels from scratch"))
     finally:
         lease.release()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
-
-
-if __name__ == "__main__":  # python -m labkit.bench.sandbox [ROUNDS] [--kernel-only]
-    import sys
-
-    from labkit.bench import machine_line
-
-    print(f"== labkit bench sandbox ==\n   machine: {machine_line()}")
-    raise SystemExit(run(rounds=int(sys.argv[1]) if len(sys.argv) > 1 else 5,
-                         submissions="--kernel-only" not in sys.argv))

@@ -57,6 +57,13 @@ def _grading_arguments(parser: argparse.ArgumentParser) -> None:
                              "workers: 1 worker vs --workers (default %(default)s)")
 
 
+def _sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--assignment", default="lab1")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each way, interleaved (default 3)")
+    parser.add_argument("--kernel-only", action="store_true",
+                        help="time kernel start-up only, not whole submissions")
+
+
 def _gpu_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu-too", action="store_true",
                         help="without a GPU, run the GPU sizes anyway (slow) instead of a small smoke run")
@@ -72,11 +79,13 @@ BENCHES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] =
                 "dense vs channel-pruned VGG latency on CPU, vs the MAC reduction"),
     "grading": ("labkit.bench.grading", _grading_arguments,
                 "labkit grade: today's path vs the fast one (or 1 worker vs 2) on the same batch"),
+    "sandbox": ("labkit.bench.sandbox", _sandbox_arguments,
+                "labkit grade: what a submission's process world and the kernel zygote cost (root)"),
     "gpu": ("labkit.bench.gpu", _gpu_arguments,
             "the full profile on one GPU: dense accuracy, Q7 check, scan, loops, recipe; one summary"),
 }
 # benchmarks that take the course's source notebook (reference solutions) get --course
-_NEEDS_COURSE = {"scan", "latency", "grading", "gpu"}
+_NEEDS_COURSE = {"scan", "latency", "grading", "sandbox", "gpu"}
 
 
 def _course_argument(parser: argparse.ArgumentParser) -> None:

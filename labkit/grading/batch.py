@@ -60,6 +60,7 @@ class Options:
     network: bool = False  # True: student code may use the network (no network namespace)
     process_world: bool = True  # False: no PID/IPC/network namespaces (to measure their cost)
     fast: bool = True  # False: today's path (figures drawn, kernel asked to exit); same scores
+    zygote: bool = True  # on the fast path with process worlds: kernels forked pre-imported
 
 
 @dataclass
@@ -97,7 +98,7 @@ def _hide_list(opts: Options) -> list[str]:
 def _start_zygote(opts: Options, have: set[str], tmp_root: Path, master: Master) -> Zygote | None:
     """The batch's kernel zygote (:mod:`labkit.grading.zygote`) on the fast path with process
     worlds; None otherwise, or (with a warning) when it cannot start."""
-    if not opts.fast or "processes" not in have:
+    if not (opts.fast and opts.zygote) or "processes" not in have:
         return None
     try:
         (master.root / "logs").mkdir(exist_ok=True)
