@@ -261,15 +261,25 @@ def set_lifeline(fd: int) -> None:
 def _wait_world(init: int) -> int:
     """Wait for the init ``init`` (killing it first if the lifeline's peer dies); its exit code."""
     if _LIFELINE is not None:
-        pidfd = os.pidfd_open(init)
+        try:
+            pidfd: int | None = os.pidfd_open(init)
+        except (AttributeError, OSError):  # Linux < 5.3: poll the init instead
+            pidfd = None
         while True:
+            watched = [_LIFELINE] + ([pidfd] if pidfd is not None else [])
             try:
-                ready, _, _ = select.select([pidfd, _LIFELINE], [], [])
+                ready, _, _ = select.select(watched, [], [], None if pidfd is not None else 0.2)
             except InterruptedError:
                 continue
             if _LIFELINE in ready:  # the peer never writes: readable means it is gone
                 os.kill(init, signal.SIGKILL)
-            break
+                break
+            if pidfd is not None and pidfd in ready:
+                break
+            if pidfd is None:
+                done, status = os.waitpid(init, os.WNOHANG)
+                if done:
+                    return _exit_code(status)
     while True:
         try:
             _, status = os.waitpid(init, 0)
