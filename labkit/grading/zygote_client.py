@@ -10,13 +10,16 @@ with torch, labkit and IPython already imported. This process then:
   world's init; the init forwards them to the kernel);
 * stays the forked launcher's lifeline: when this process dies (jupyter_client kills it), the
   launcher sees its socket closed and kills the world (:func:`labkit.grading.world.set_lifeline`);
-* exits with the world's exit status when it ends.
+* exits with the world's exit status when it ends;
+* dies with the grader's worker that started it (``PR_SET_PDEATHSIG``), like the ordinary
+  launcher.
 
 When the zygote cannot be reached it becomes the ordinary launcher (``exec`` of
 ``python -m labkit.grading.kernel ARGS``): slower, never wrong.
 """
 
 import array
+import ctypes
 import json
 import os
 import signal
@@ -44,6 +47,10 @@ def _fallback(args: list[str]) -> None:
 def main(argv: list[str]) -> None:
     """Connect to the zygote at ``argv[0]`` and be the kernel's stand-in (module docstring)."""
     path, args = argv[0], argv[1:]
+    parent = os.getppid()
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the worker,
+    if os.getppid() != parent:  # and so its world dies too (the lifeline), as with the
+        sys.exit(1)  # ordinary launcher
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)

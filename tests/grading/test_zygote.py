@@ -117,54 +117,81 @@ async def _run(kc, code: str) -> str:
     return "".join(out)
 
 
-@needs_world
-@pytest.mark.slow
-def test_the_world_dies_with_its_client_and_cannot_reach_the_zygote(zygote, short_tmp):
+# a stand-in for the grader's worker: starts the kernel command as its child, then sleeps
+_WORKER = ("import subprocess, sys, time\n"
+           "subprocess.Popen(sys.argv[1:])\n"
+           "time.sleep(600)\n")
+
+
+class _UnderWorker(SandboxKernelManager):
+    """Starts the kernel command under a stand-in worker process (the one jupyter_client tracks)."""
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        return [sys.executable, "-c", _WORKER, *super().format_kernel_cmd(extra_arguments)]
+
+
+def _world_kernel_dies_with(tmp: Path, z: Zygote, manager: type, victim: str) -> str:
+    """Start a world kernel through ``z`` with ``manager``, check it, SIGKILL the process
+    jupyter_client started, and check the world is gone; return what the kernel printed."""
     lease = UidLease(1)
     try:
         uid = lease.uids[0]
-        base = short_tmp / "s1"
+        base = tmp / "s1"
         work = base / "work"
         work.mkdir(parents=True)
         base.chmod(0o711)
-        job = Job(student="s1", path="", sha256="", out_dir=str(short_tmp), tmp_root=str(short_tmp),
-                  protections=sorted(sandbox.protections()), uid=uid, data_dir=str(short_tmp))
+        job = Job(student="s1", path="", sha256="", out_dir=str(tmp), tmp_root=str(tmp),
+                  protections=sorted(sandbox.protections()), uid=uid, data_dir=str(tmp))
         ipc = _ipc_dir(job)
         cfg = base / "sandbox.json"
         _sandbox(job, work, "token", ipc).write(cfg)
-        km = SandboxKernelManager(sandbox_config=str(cfg), ipc_prefix=str(ipc / "k"),
-                                  zygote=zygote.socket)
+        km = manager(sandbox_config=str(cfg), ipc_prefix=str(ipc / "k"), zygote=z.socket)
 
         async def scenario():
             kc = await _start(km)
             try:
-                seen = await _run(kc, "import os, socket, sys\n"
+                return await _run(kc, "import os, socket, sys\n"
                                       "print('PID', os.getpid(), 'TORCH', 'torch' in sys.modules)\n"
-                                      f"s = socket.socket(socket.AF_UNIX)\n"
-                                      f"try:\n    s.connect({zygote.socket!r}); print('REACHED')\n"
+                                      "s = socket.socket(socket.AF_UNIX)\n"
+                                      f"try:\n    s.connect({z.socket!r}); print('REACHED')\n"
                                       "except OSError as e:\n    print('UNREACHABLE', type(e).__name__)\n")
             finally:
                 kc.stop_channels()
-            return seen
 
         seen = asyncio.run(scenario())
         assert "PID 2 TORCH True" in seen, seen  # the kernel of a world, with torch imported
-        assert (short_tmp / "zygote.log").read_text().count("forked launcher") == 1
-        assert "UNREACHABLE" in seen and "REACHED" not in seen.replace("UNREACHABLE", ""), seen
+        assert (tmp / "zygote.log").read_text().count("forked launcher") == 1
         assert leftovers({uid}), "the kernel should be alive here"
-        client = km.provisioner.process
-        os.kill(client.pid, signal.SIGKILL)  # what jupyter_client's hard shutdown does
-        client.wait()
+        started = km.provisioner.process
+        os.kill(started.pid, signal.SIGKILL)
+        started.wait()
         deadline = time.monotonic() + 10
         while leftovers({uid}) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert leftovers({uid}) == [], "the world outlived the process jupyter_client started"
-        assert zygote.proc.poll() is None, "the zygote must outlive one kernel"
+        assert leftovers({uid}) == [], f"the world outlived {victim}"
+        assert z.proc.poll() is None, "the zygote must outlive one kernel"
+        return seen
     finally:
         from labkit.grading.world import kill_all
 
         kill_all(set(lease.uids))
         lease.release()
+
+
+@needs_world
+@pytest.mark.slow
+def test_the_world_dies_with_its_client_and_cannot_reach_the_zygote(zygote, short_tmp):
+    """SIGKILL of the stand-in jupyter_client started (its hard shutdown) ends the world."""
+    seen = _world_kernel_dies_with(short_tmp, zygote, SandboxKernelManager, "its stand-in")
+    assert "UNREACHABLE" in seen and "REACHED" not in seen.replace("UNREACHABLE", ""), seen
+
+
+@needs_world
+@pytest.mark.slow
+def test_the_world_dies_with_the_grader_worker(zygote, short_tmp):
+    """SIGKILL of the process that started the stand-in (the grader's worker, e.g. stopped at
+    its wall limit) ends the stand-in (PR_SET_PDEATHSIG) and so the world."""
+    _world_kernel_dies_with(short_tmp, zygote, _UnderWorker, "the grader's worker")
 
 
 @pytest.mark.slow
