@@ -23,12 +23,12 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import pwd
 import resource
-import signal
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .world import die_with_parent
 
 __all__ = ["SandboxConfig", "isolation_level", "missing_protections", "protections",
            "PROTECTIONS", "enter_sandbox",
@@ -37,7 +37,6 @@ __all__ = ["SandboxConfig", "isolation_level", "missing_protections", "protectio
 WORK_MOUNT = "/tmp/labkit-work"  # where the work folder appears inside the mount namespace
 _CLONE_NEWNS, _CLONE_NEWNET = 0x00020000, 0x40000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
-_PR_SET_PDEATHSIG = 1
 _PR_SET_NO_NEW_PRIVS = 38
 _SHARED_TMP = ("/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")  # world-writable: a private tmpfs each
 
@@ -279,10 +278,7 @@ def enter_sandbox(cfg: SandboxConfig, connection_file: str) -> str:
     workdir = _private_mounts(cfg) if (cfg.hide or cfg.private_tmp) else cfg.workdir
     parent = os.getppid()
     conn = _become_student(cfg, data, workdir, keep_jpy=True)
-    # Die with the grader's worker (set after setuid, which clears it).
-    _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
+    die_with_parent(parent)  # the grader's worker (after setuid, which clears it)
     return conn
 
 

@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import Callable, NoReturn
 
 __all__ = ["UID_BASE", "UID_COUNT", "IPC_MOUNT", "CLONE_WORLD", "UidLease", "Leftover",
-           "leftovers", "kill_all", "settle", "run_world", "loopback_up", "set_lifeline"]
+           "leftovers", "kill_all", "settle", "run_world", "loopback_up", "set_lifeline",
+           "die_with_parent"]
 
 UID_BASE = 61000  # sandbox uids: UID_BASE + k, one per concurrent worker slot
 UID_COUNT = 1000
@@ -249,6 +250,15 @@ def _mount_proc(host_mnt_ns: str) -> None:
            "mount /proc")
 
 
+def die_with_parent(parent: int) -> None:
+    """Have this process killed (SIGKILL) when its parent dies; exit at once if the parent,
+    whose pid ``parent`` was read before, is already gone. (A setuid clears the setting: call
+    it after dropping privileges.)"""
+    _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def set_lifeline(fd: int) -> None:
     """Make :func:`run_world` kill its world when the socket ``fd`` reports its peer gone, and
     send the world's exit status (4 bytes, big-endian) over it at the end. Used when the
@@ -344,10 +354,7 @@ def _init(enter: Callable[[], Callable[[], None]], pipe_r: int, host_mnt_ns: str
 def run_world(flags: int, enter: Callable[[], Callable[[], None]]) -> NoReturn:
     """Be the launcher L: die with the grader's worker, unshare ``flags`` plus new PID and mount
     namespaces, fork PID 1 (:func:`_init`) and exit with its status. Never returns."""
-    parent = os.getppid()
-    _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
+    die_with_parent(os.getppid())
     host_mnt_ns = os.readlink("/proc/self/ns/mnt")
     _check(_libc().unshare(flags | _CLONE_NEWPID | _CLONE_NEWNS), "unshare")
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -40,7 +40,6 @@ __all__ = ["PREIMPORT", "Zygote", "serve"]
 PREIMPORT = ("torch", "torch._dynamo", "numpy", "labkit", "labkit.grading.kernel",
              "labkit.grading.guard", "labkit.grading.sandbox", "labkit.grading.world",
              "ipykernel.kernelapp", "ipykernel.ipkernel", "torch.testing", "numpy.testing")
-_PR_SET_PDEATHSIG = 1
 _MAX_MSG = 1 << 16
 
 
@@ -112,9 +111,9 @@ def serve(path: str, parent: int) -> NoReturn:
     """Import :data:`PREIMPORT`, listen on the unix socket ``path`` (mode 0600), print
     ``ready`` on stdout, then fork one launcher per connection, forever; die with ``parent``
     (the batch's process)."""
-    _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the batch ended before the line above
-        os._exit(1)
+    from labkit.grading.world import die_with_parent
+
+    die_with_parent(parent)
     for name in PREIMPORT:
         importlib.import_module(name)
     cwd = os.getcwd()  # `python -m` put it first on sys.path; a kernel would not have it
@@ -141,12 +140,6 @@ def serve(path: str, parent: int) -> NoReturn:
         for fd in fds:
             os.close(fd)
         conn.close()
-
-
-def _libc():
-    import ctypes
-
-    return ctypes.CDLL(None, use_errno=True)
 
 
 class Zygote:
