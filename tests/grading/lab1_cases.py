@@ -80,6 +80,13 @@ def with_solution(nb: NotebookNode, source: NotebookNode, grade_id: str, code: s
     return nb
 
 
+def with_solutions(nb: NotebookNode, source: NotebookNode, solutions: dict[str, str]) -> NotebookNode:
+    """:func:`with_solution` for each ``grade_id -> code`` of ``solutions``."""
+    for grade_id, code in solutions.items():
+        nb = with_solution(nb, source, grade_id, code)
+    return nb
+
+
 def with_cell(nb: NotebookNode, grade_id: str, code: str) -> NotebookNode:
     """Copy of ``nb`` whose cell ``grade_id`` holds ``code`` instead (a rewritten cell)."""
     nb = copy.deepcopy(nb)
@@ -136,17 +143,17 @@ def lab1_cases(source: NotebookNode, release: NotebookNode) -> list[Case]:
              lambda: d(with_cell(with_cell(ok, "q6_channel_prune", LABKIT_PRUNE),
                                  "q7_apply_channel_sorting", LABKIT_SORT))),
         case("alternatives", losing(),
-             lambda: d(with_solution(with_solution(with_solution(with_solution(
-                 ok, source, "q2_fine_grained_prune", SORT_MASK),
-                 source, "q7_get_input_channel_importance", VECTOR_NORM),
-                 source, "q6_channel_prune", INDEX_SELECT_PRUNE),
-                 source, "q3_target_sparsity", "target_sparsity = 0.59  # round(14.75) = 15 zeros"))),
+             lambda: d(with_solutions(ok, source, {
+                 "q2_fine_grained_prune": SORT_MASK,
+                 "q7_get_input_channel_importance": VECTOR_NORM,
+                 "q6_channel_prune": INDEX_SELECT_PRUNE,
+                 "q3_target_sparsity": "target_sparsity = 0.59  # round(14.75) = 15 zeros"}))),
         case("alternatives-2", losing(),
-             lambda: d(with_solution(with_solution(with_solution(with_solution(
-                 ok, source, "q7_get_input_channel_importance", SQRT_SUM),
-                 source, "q6_channel_prune", NARROW_PRUNE),
-                 source, "q7_apply_channel_sorting", FANCY_SORT),
-                 source, "q3_target_sparsity", "target_sparsity = 0.61  # round(15.25) = 15 zeros"))),
+             lambda: d(with_solutions(ok, source, {
+                 "q7_get_input_channel_importance": SQRT_SUM,
+                 "q6_channel_prune": NARROW_PRUNE,
+                 "q7_apply_channel_sorting": FANCY_SORT,
+                 "q3_target_sparsity": "target_sparsity = 0.61  # round(15.25) = 15 zeros"}))),
         case("os-exit-after-q3", {**losing("q5_", "q6_", "q7_")},
              lambda: d(C.insert_after(ok, "q3_test_target_sparsity", C.OS_EXIT)), "crashed", "kernel died"),
         # monkeypatches after Q2 do not rescue a wrong fine_grained_prune (the guard restores them)
