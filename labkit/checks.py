@@ -10,7 +10,9 @@ Shapes: C_out/C_in = output/input channels, kH/kW = kernel size, N = batch.
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+import inspect
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -28,6 +30,7 @@ __all__ = [
     "check_fine_grained_prune",
     "check_channel_prune_macs",
     "check_same_function",
+    "with_dependency",
 ]
 
 # The lab's 5x5 example (rows as printed in the lab) and the mask it expects at sparsity 0.75.
@@ -215,3 +218,24 @@ def check_same_function(
         model_a.train(modes[0])
         model_b.train(modes[1])
     return check_close(what, a, b, rtol=1e-4, atol=atol)
+
+
+@contextlib.contextmanager
+def with_dependency(func: Callable, name: str, replacement: Callable) -> Iterator[None]:
+    """Inside the block, the global ``name`` that ``func`` calls is ``replacement``; afterwards
+    it is what it was (or absent again).
+
+    A hidden test uses it to grade one function with a correct version of another one it
+    calls (e.g. ``channel_prune`` with a reference ``get_num_channels_to_keep``), so one mistake
+    costs the points of one concept only. ``func``'s globals are the notebook's namespace.
+    """
+    names, missing = inspect.unwrap(func).__globals__, object()
+    saved = names.get(name, missing)
+    names[name] = replacement
+    try:
+        yield
+    finally:
+        if saved is missing:
+            names.pop(name, None)
+        else:
+            names[name] = saved

@@ -285,3 +285,17 @@ def test_the_self_check_leaves_q5_accuracy_to_the_hidden_test_on_the_fast_gradin
     assert "accuracy test runs it next" in capsys.readouterr().out
     dense = {name: 0.0 for name in NAMES}  # keeps 100% of the size: the size check still fails
     assert lk.check_sparsity_dict(dense, oracle.fine_grained_prune) is False and not ran
+
+
+def test_with_dependency_swaps_what_a_function_calls_and_restores_it():
+    ns: dict = {}
+    exec("def keep(c, r):\n    return 0\n\ndef prune(c):\n    return keep(c, 0.5)\n", ns)
+    with lk.with_dependency(ns["prune"], "keep", lambda c, r: round(c * (1 - r))):
+        assert ns["prune"](10) == 5
+    assert ns["prune"](10) == 0  # the student's own again
+    del ns["keep"]
+    with pytest.raises(RuntimeError, match="boom"):  # restored even when the test fails
+        with lk.with_dependency(ns["prune"], "keep", lambda c, r: 7):
+            assert ns["prune"](10) == 7
+            raise RuntimeError("boom")
+    assert "keep" not in ns  # absent before, absent after

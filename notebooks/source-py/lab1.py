@@ -680,24 +680,11 @@ for channels, ratio in [(128, 0.3), (10, 0.9), (512, 0.0), (256, 0.3), (100, 0.0
 """channel_prune keeps the first channels of each conv and BN and the matching input channels of the next conv."""
 # graded with a correct get_num_channels_to_keep in place of yours, so only channel_prune's own lines count
 ### BEGIN HIDDEN TESTS
-import contextlib
-import inspect
-
 def _q6_reference_keep(channels, prune_ratio):
     return int(round(channels * (1 - prune_ratio)))
 
-@contextlib.contextmanager
 def _q6_reference_in_place():  # one concept per test: the reference get_num_channels_to_keep, restored after
-    names, missing = inspect.unwrap(channel_prune).__globals__, object()
-    saved = names.get("get_num_channels_to_keep", missing)
-    names["get_num_channels_to_keep"] = _q6_reference_keep
-    try:
-        yield
-    finally:
-        if saved is missing:
-            names.pop("get_num_channels_to_keep", None)
-        else:
-            names["get_num_channels_to_keep"] = saved
+    return lk.with_dependency(channel_prune, "get_num_channels_to_keep", _q6_reference_keep)
 
 def _q6_check(pruned, ratios, x):
     convs, bns = lk.get_convs_and_bns(model)
@@ -846,24 +833,11 @@ for shape, dtype in [((6, 6, 3, 3), torch.float32), ((4, 7, 1, 1), torch.float64
 """apply_channel_sorting only reorders channels: the sorted model computes the same logits."""
 # graded with a correct get_input_channel_importance in place of yours, so only the sorting lines count
 ### BEGIN HIDDEN TESTS
-import contextlib
-import inspect
-
 def _q7_reference_importance(weight):
     return weight.detach().pow(2).sum(dim=(0, 2, 3)).sqrt()
 
-@contextlib.contextmanager
 def _q7_reference_in_place():  # one concept per test: the reference importance, restored after
-    names, missing = inspect.unwrap(apply_channel_sorting).__globals__, object()
-    saved = names.get("get_input_channel_importance", missing)
-    names["get_input_channel_importance"] = _q7_reference_importance
-    try:
-        yield
-    finally:
-        if saved is missing:
-            names.pop("get_input_channel_importance", None)
-        else:
-            names["get_input_channel_importance"] = saved
+    return lk.with_dependency(apply_channel_sorting, "get_input_channel_importance", _q7_reference_importance)
 
 with _q7_reference_in_place():
     x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(8)).to(device)
