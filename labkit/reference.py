@@ -61,6 +61,32 @@ def _as_profile(profile: Profile | str | None) -> Profile:
     return profile if isinstance(profile, Profile) else resolve_profile(profile)
 
 
+def fast_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
+               autocast, scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> torch.Tensor:
+    """One epoch of the reference recipe's step: images (N, 3, H, W) moved to the model's
+    device in channels_last, the forward and loss under ``autocast()`` (from
+    :func:`~labkit.runtime.training_precision`), backward, ``optimizer.step()``, then
+    ``scheduler.step()`` per batch.
+
+    Returns:
+        The summed batch losses, a 0-d tensor on the model's device (no sync per step).
+    """
+    device = next(model.parameters()).device
+    total = torch.zeros((), device=device)
+    for images, labels in loader:
+        images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        labels = labels.to(device, non_blocking=True)
+        with autocast():
+            loss = criterion(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total += loss.detach()
+    return total
+
+
 def train_reference(
     profile: Profile | str | None = None,
     *,
@@ -122,16 +148,7 @@ def train_reference(
     # bf16 autocast + TF32 only on GPUs that have them natively; plain fp32 elsewhere (T4/V100, CPU)
     with training_precision(device) as autocast:
         for _ in bar:
-            total = torch.zeros((), device=device)
-            for images, labels in train_loader:
-                images = images.contiguous(memory_format=torch.channels_last)
-                with autocast():
-                    loss = criterion(model(images), labels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                total += loss.detach()
+            total = fast_epoch(model, train_loader, criterion, optimizer, autocast, scheduler)
             bar.set_postfix(loss=f"{float(total) / len(train_loader):.3f}")
     model = model.to(memory_format=torch.contiguous_format).eval()
     accuracy = evaluate(model, test_loader, verbose=False)  # full fp32 (exact_fp32)

@@ -197,7 +197,11 @@ def _scan(step: Step, solutions, device: torch.device, root: Path, sizes: Sizes)
 
 
 def _epoch_seconds(loader, width: float, device: torch.device, *, fast: bool) -> float:
+    """Seconds of one training epoch over ``loader``: the lab's loop (:func:`labkit.train`,
+    plain fp32) or the reference recipe's step (:func:`labkit.reference.fast_epoch`:
+    channels_last, labkit's training precision)."""
     import labkit as lk
+    from labkit.reference import fast_epoch
 
     torch.manual_seed(0)
     model = lk.VGG(width).to(device)
@@ -206,20 +210,13 @@ def _epoch_seconds(loader, width: float, device: torch.device, *, fast: bool) ->
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     criterion = nn.CrossEntropyLoss()
     model.train()
-    # the lab's loop: plain fp32, as in the lab; the fast loop: labkit's training precision
-    precision = lk.training_precision(device) if fast else contextlib.nullcontext(contextlib.nullcontext)
-    with precision as autocast:
+    with lk.training_precision(device) if fast else contextlib.nullcontext() as autocast:
         _sync(device)
         t0 = time.perf_counter()
-        for images, labels in loader:
-            images, labels = images.to(device), labels.to(device)
-            if fast:
-                images = images.contiguous(memory_format=torch.channels_last)
-            with autocast():
-                loss = criterion(model(images), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        if fast:
+            fast_epoch(model, loader, criterion, optimizer, autocast)
+        else:
+            lk.train(model, loader, criterion, optimizer, verbose=False)
         _sync(device)
     return time.perf_counter() - t0
 
