@@ -34,7 +34,7 @@ from .sizes import size_report
 from .suggest import suggest_sparsity_dict
 from .finetune import fine_tune
 from .channels import get_convs_and_bns, keep_output_channels, permute_output_channels, sync_channel_attributes
-from .checks import check_channel_prune_macs, check_close, check_same_function
+from .checks import check_channel_prune_macs, check_close, check_same_function, with_dependency
 from .metrics import get_model_macs, get_num_parameters, measure_latency
 from .plots import comparison_table
 
@@ -56,7 +56,7 @@ from .channels import channel_keep_counts
 from .finetune import SCHEDULES, FineTuneHistory
 from .sizes import SizeReport
 from .plots import plot_mask
-from .checks import LAB_TEST_MASK, LAB_TEST_TENSOR, with_dependency
+from .checks import LAB_TEST_MASK, LAB_TEST_TENSOR
 from .sparsity_targets import (SIZE_TARGET, TINY_CURVES, full_vgg_kept_parameters,
                                preserved_random_state, tiny_sparsities)
 
@@ -69,7 +69,8 @@ __all__ = [
     "check_sparsity_accuracy", "ACCURACY_BAR", "prunable_parameters", "get_sparsity",
     "size_report", "suggest_sparsity_dict", "fine_tune", "finetune_epochs",
     "keep_output_channels", "get_convs_and_bns", "sync_channel_attributes",
-    "check_channel_prune_macs", "permute_output_channels", "check_same_function", "check_close",
+    "check_channel_prune_macs", "with_dependency", "permute_output_channels", "check_same_function",
+    "check_close",
     "latency_repeats", "measure_latency", "get_model_macs", "get_num_parameters",
     "comparison_table",
     # runtime: devices, seeds, numerics
@@ -88,7 +89,7 @@ __all__ = [
     "naive_sensitivity_scan", "default_memory_budget", "plan_scan", "channel_keep_counts",
     "FineTuneHistory", "SCHEDULES", "SizeReport",
     # plots and checks
-    "plot_mask", "LAB_TEST_TENSOR", "LAB_TEST_MASK", "with_dependency",
+    "plot_mask", "LAB_TEST_TENSOR", "LAB_TEST_MASK",
     # sparsity targets of the lab's questions
     "SIZE_TARGET", "TINY_CURVES", "full_vgg_kept_parameters", "tiny_sparsities",
     "preserved_random_state",
