@@ -3,13 +3,16 @@ reference solutions come from the course's source notebook, never from tests/.""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import shutil
 from pathlib import Path
 
 import pytest
 
 import labkit as lk
-from labkit.bench import latency
+from labkit.bench import grading, latency
 from labkit.cli import main
 from labkit.source_notebook import default_course_dir, load_solutions
 
@@ -68,3 +71,69 @@ def test_sandbox_benchmark_compares_kernel_start_up_with_and_without_the_world(c
         assert "kernel start-up (to its first reply): median" in out and "without" in out
     else:  # a machine without root or namespaces says so and measures nothing
         assert "cannot measure the process world here" in out
+
+
+TOY = Path(__file__).resolve().parent / "grading" / "fixtures" / "toy"
+
+
+@pytest.fixture(scope="module")
+def toy_grading_bench(tiny_checkpoint) -> tuple[int, str, grading.Measurement]:
+    """``labkit bench grading`` on the toy course, 2 submissions: (exit status, output, the run)."""
+    kept: list[grading.Measurement] = []
+
+    def keep(**options) -> grading.Measurement:
+        kept.append(real(**options))
+        return kept[-1]
+
+    real = grading.measure
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
+        mp.setattr(grading, "measure", keep)
+        rc = main(["bench", "grading", "--course", str(TOY), "--assignment", "toy",
+                   "--submissions", "2"])
+    return rc, out.getvalue(), kept[0]
+
+
+@pytest.mark.slow
+def test_grading_bench_grades_the_same_submissions_with_labkit_and_nbgrader(toy_grading_bench):
+    rc, out, m = toy_grading_bench
+    assert rc == 0, out
+    assert m.students == {"01-correct": "correct", "02-blank": "blank"}
+    assert m.test_cells == ["q2_test", "q3_test"]
+    # both graders graded both: the correct one earns the toy's 5 test points, the blank one 0
+    for scores in (m.labkit, m.nbgrader):
+        assert [scores["01-correct"][c] for c in m.test_cells] == [2.0, 3.0]
+        assert [scores["02-blank"][c] for c in m.test_cells] == [0.0, 0.0]
+    assert (m.root / "nbgrader" / "autograded" / "01-correct" / "toy" / "toy.ipynb").is_file()
+    assert m.labkit_status == {"01-correct": "graded", "02-blank": "graded"}
+    assert "machine: " in out and "cores" in out
+    last = out.strip().splitlines()[-1]
+    assert last == (f"throughput: {m.nbgrader_seconds / m.labkit_seconds:.2f}x labkit / nbgrader "
+                    "(goal >= 3x with 2 workers on 2 cores), scores identical")
+    assert "labkit grade --workers 2" in out and "nbgrader autograde" in out
+
+
+@pytest.mark.slow
+def test_grading_bench_fails_loudly_on_a_score_mismatch(toy_grading_bench, capsys):
+    m = copy.deepcopy(toy_grading_bench[2])
+    m.nbgrader["02-blank"]["q3_test"] = 3.0  # nbgrader gave points labkit did not
+    m.nbgrader["01-correct"] = None  # and no grade at all to the other student
+    assert grading.report(m) == 1
+    captured = capsys.readouterr()
+    assert "SCORE MISMATCH 02-blank q3_test: labkit 0.0, nbgrader 3.0" in captured.out
+    assert "SCORE MISMATCH 01-correct: nbgrader recorded no grade" in captured.out
+    assert captured.out.strip().splitlines()[-1].endswith("scores DIFFER (2 test cells or "
+                                                          "students, listed above)")
+    assert "disagree on 2 scores" in captured.err
+
+
+def test_grading_bench_mixes_in_wrong_samples_up_to_half():
+    from labkit.source_notebook import default_course_dir
+
+    subs = grading.bench_submissions(default_course_dir(), "lab1", 5)
+    assert [case for case, _ in subs.values()] == ["correct"] * 3 + ["prune-keeps-ties", "blank"]
+    assert [case for case, _ in grading.bench_submissions(default_course_dir(), "lab1", 1).values()
+            ] == ["correct"]
+    with pytest.raises(ValueError, match="at least 1"):
+        grading.bench_submissions(default_course_dir(), "lab1", 0)
+

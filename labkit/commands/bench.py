@@ -49,12 +49,12 @@ def _latency_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _grading_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assignment", default="lab1")
-    parser.add_argument("--submissions", type=int, default=20, help="submissions per batch (default 20)")
-    parser.add_argument("--workers", type=int, default=2, help="workers of the parallel batch (default 2)")
-    parser.add_argument("--compare", choices=["paths", "workers"], default="paths",
-                        help="paths: today's grading path vs the fast one, same workers, same "
-                             "submissions (last line: throughput ratio, scores identical or not); "
-                             "workers: 1 worker vs --workers (default %(default)s)")
+    parser.add_argument("--submissions", type=int, default=8,
+                        help="submissions both graders grade: correct ones and, up to half, the "
+                             "wrong samples both must score alike (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="labkit grade --workers (default %(default)s); nbgrader grades one "
+                             "submission after another")
 
 
 def _sandbox_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +78,7 @@ BENCHES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] =
     "latency": ("labkit.bench.latency", _latency_arguments,
                 "dense vs channel-pruned VGG latency on CPU, vs the MAC reduction"),
     "grading": ("labkit.bench.grading", _grading_arguments,
-                "labkit grade: today's path vs the fast one (or 1 worker vs 2) on the same batch"),
+                "labkit grade vs plain nbgrader autograde: same submissions, scores checked, throughput"),
     "sandbox": ("labkit.bench.sandbox", _sandbox_arguments,
                 "labkit grade: what a submission's process world and the kernel zygote cost (root)"),
     "gpu": ("labkit.bench.gpu", _gpu_arguments,

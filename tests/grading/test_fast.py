@@ -1,8 +1,7 @@
 """The fast grading path (issue 13) differs from today's only in what cannot change a score:
 the kernel's matplotlib backend (figures built, never rasterised) and how the kernel is shut
 down. (That the scores and feedback pages are identical is checked on the toy corpus by
-tests/grading/test_shards.py, whose single run uses today's path; on lab1 by
-``labkit bench grading``.)"""
+tests/grading/test_shards.py, whose single run uses today's path.)"""
 
 from __future__ import annotations
 
