@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Region", "RegionError", "MARKERS", "parse", "visible", "hidden_lines",
+__all__ = ["Region", "RegionError", "MARKERS", "parse", "visible", "blank_hidden", "hidden_lines",
            "solution_lines", "region_lines", "CODE_STUB", "TEXT_STUB"]
 
 # kind -> (begin marker, end marker)
@@ -110,6 +110,29 @@ def visible(source: str, *, stub: str | None = None) -> str:
         else:
             out.append(r.text)
     return "".join(out).rstrip("\n")
+
+
+def blank_hidden(source: str) -> str:
+    """``source`` with every hidden region, its markers included, turned into empty lines: the
+    cell as released, at the same line numbers as the full cell (a traceback's line numbers
+    hold for both).
+
+        >>> blank_hidden("a\\n### BEGIN HIDDEN TESTS\\nb\\n### END HIDDEN TESTS\\nc")
+        'a\\n\\n\\n\\nc'
+
+    Raises:
+        RegionError: the markers do not pair up (see :func:`parse`).
+    """
+    parse(source)  # the markers pair up
+    out, hidden = [], False
+    for line in source.splitlines(keepends=True):
+        m = _marker(line)
+        if m is not None and m[0] == "hidden":
+            hidden = m[1]
+            out.append("\n")
+        else:
+            out.append("\n" if hidden else line)
+    return "".join(out)
 
 
 def region_lines(source: str, kind: str) -> list[str]:

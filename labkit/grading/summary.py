@@ -14,6 +14,7 @@ import nbformat
 
 from .. import regions
 from .course import Master
+from .hidden import HIDDEN_ENAME, StudentCell, raised_in
 from .results import Record, scrub
 
 __all__ = ["summarise", "kernel_text", "cap_output", "failure_reason", "MAX_OUTPUT_LINES",
@@ -54,7 +55,11 @@ def _one_line(out: dict) -> str:
 _STUB = "the code still raises the stub's NotImplementedError: replace `raise NotImplementedError()` by your code"
 
 
-def _hint(msg: str) -> str:
+def _hint(msg: str, where: str = "") -> str:
+    """``msg`` with a hint of what to do; ``where``: where in the student's own code it was
+    raised (see :func:`~labkit.grading.hidden.raised_in`), or ""."""
+    if where:
+        return f"{msg} (raised in your code, {where})"
     if msg.startswith("NameError"):
         return msg + " (a function or variable the test uses is missing: was it renamed, or " \
                      "did its cell fail?)"
@@ -86,10 +91,15 @@ def _failing_line(error: dict, source: str) -> tuple[str, bool] | None:
     return None
 
 
-def failure_reason(error: dict, source: str, printed: str) -> str:
-    """Why a test failed, never empty: the error's type and message; when the message is
-    empty, the visible line that failed (or that a hidden check failed) and a pointer to what
-    the cell printed."""
+def failure_reason(error: dict, source: str, printed: str, where: str = "") -> str:
+    """Why a test failed, never empty: the error's type and message (a hidden check's
+    grader-built reason as it is); when the message is empty, the visible line that failed
+    and a pointer to what the cell printed. ``where``: where in the student's own code the
+    error was raised, or ""."""
+    if error.get("ename") == HIDDEN_ENAME:
+        return str(error.get("evalue", "")) or "a hidden check failed"
+    if where:
+        return _hint(_one_line(error), where)
     if error.get("evalue", "").strip():
         return _hint(_one_line(error))
     msg = error.get("ename") or "Error"
@@ -132,6 +142,10 @@ def summarise(nb: nbformat.NotebookNode, master: Master, rec: Record) -> None:
     given = {c.source for c in master.release.cells if c.cell_type == "code"}
     shown = "\n".join(c.source for c in master.release.cells)
     hidden = [ln for ln in master.hidden_lines() if ln not in shown]  # the release shows the rest
+    own_cells = {c.execution_count: StudentCell(i, c.source) for i, c in enumerate(nb.cells)
+                 if c.cell_type == "code" and c.get("execution_count")
+                 and getattr(graded.get(c.metadata.get("nbgrader", {}).get("grade_id", "")), "kind", "")
+                 != "test"}
     for i, cell in enumerate(nb.cells):
         meta = cell.metadata.get("nbgrader", {})
         gid = meta.get("grade_id", "")
@@ -142,9 +156,11 @@ def summarise(nb: nbformat.NotebookNode, master: Master, rec: Record) -> None:
             kind = "test"
             source = graded[gid].release_source or regions.visible(cell.source)
             output = kernel_text(cap_output(_printed(cell)), hidden)
-            err = failure_reason(errors[0], cell.source, output) if errors else ""
+            err = failure_reason(errors[0], cell.source, output,
+                                 raised_in(errors[0].get("traceback") or [], own_cells)) if errors else ""
         else:
-            err = _hint(_one_line(errors[0])) if errors else ""
+            err = _hint(_one_line(errors[0]), raised_in(errors[0].get("traceback") or [], own_cells)
+                        if errors else "") if errors else ""
             source = cell.source  # the student's cell, exactly as submitted
             if gid in graded:
                 kind = "manual"

@@ -115,7 +115,7 @@ def test_a_passing_test_that_writes_to_stderr_keeps_its_points(tmp_path):
     warn = "import sys\nprint('a warning', file=sys.stderr)"
     nb, outcome, token = _run(tmp_path, [new_code_cell(warn), _test_cell(warn, "t1"),
                                          _test_cell(warn + "\nassert False", "t2")])
-    assert outcome == {"status": "graded", "stopped": None}
+    assert outcome == {"status": "graded", "stopped": None, "checks_stopped": None}
     assert [o["name"] for o in nb.cells[0].outputs] == ["stderr"]  # a student cell: untouched
     assert [o["name"] for o in nb.cells[1].outputs] == ["stdout"]
     assert determine_grade(nb.cells[1]) == (2, 2)
