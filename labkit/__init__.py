@@ -56,7 +56,7 @@ from .channels import channel_keep_counts
 from .finetune import SCHEDULES, FineTuneHistory
 from .sizes import SizeReport
 from .plots import plot_mask
-from .checks import LAB_TEST_MASK, LAB_TEST_TENSOR
+from .checks import LAB_TEST_MASK, LAB_TEST_TENSOR, case, plain_tensor
 from .sparsity_targets import (SIZE_TARGET, TINY_CURVES, full_vgg_kept_parameters,
                                preserved_random_state, tiny_sparsities)
 
@@ -89,7 +89,7 @@ __all__ = [
     "naive_sensitivity_scan", "default_memory_budget", "plan_scan", "channel_keep_counts",
     "FineTuneHistory", "SCHEDULES", "SizeReport",
     # plots and checks
-    "plot_mask", "LAB_TEST_TENSOR", "LAB_TEST_MASK",
+    "plot_mask", "LAB_TEST_TENSOR", "LAB_TEST_MASK", "case", "plain_tensor",
     # sparsity targets of the lab's questions
     "SIZE_TARGET", "TINY_CURVES", "full_vgg_kept_parameters", "tiny_sparsities",
     "preserved_random_state",

@@ -31,6 +31,8 @@ __all__ = [
     "check_channel_prune_macs",
     "check_same_function",
     "with_dependency",
+    "case",
+    "plain_tensor",
 ]
 
 # The lab's 5x5 example (rows as printed in the lab) and the mask it expects at sparsity 0.75.
@@ -67,7 +69,11 @@ def _ok(flag: bool) -> str:
 
 
 def check_equal(what: str, expected: object, got: object) -> bool:
-    """Print ``what: expected X, got Y`` and return whether they are equal."""
+    """Print ``what: expected X, got Y`` and return whether they are equal (tensors must be
+    plain: see :func:`plain_tensor`)."""
+    for value in (expected, got):
+        if isinstance(value, torch.Tensor) and not plain_tensor(what, value):
+            return False
     same = bool(expected == got)
     print(f"{what}: expected {expected!r}, got {got!r} -> {_ok(same)}")
     return same
@@ -83,8 +89,12 @@ def check_close(
 ) -> bool:
     """Compare two tensors (or numbers) within ``atol + rtol * |expected|`` and print the gap.
 
-    Shapes must agree exactly; dtypes may differ (both are compared in float64 on the CPU).
+    Shapes must agree exactly; dtypes may differ (both are compared in float64 on the CPU);
+    tensors must be plain (see :func:`plain_tensor`).
     """
+    for value in (expected, got):
+        if isinstance(value, torch.Tensor) and not plain_tensor(what, value):
+            return False
     e = torch.as_tensor(expected).detach().double().cpu()
     g = torch.as_tensor(got).detach().double().cpu()
     if e.shape != g.shape:
@@ -103,7 +113,11 @@ def check_mask(mask: torch.Tensor, expected: torch.Tensor) -> bool:
     Args:
         mask: any shape; bool, or numbers that are exactly 0 or 1.
         expected: bool tensor of the same shape.
+
+    A tensor subclass is never accepted (see :func:`plain_tensor`).
     """
+    if not (plain_tensor("mask", mask) and plain_tensor("expected mask", expected)):
+        return False
     mask = mask.detach().cpu()
     if mask.shape != expected.shape:
         print(f"mask: expected shape {tuple(expected.shape)}, got {tuple(mask.shape)} -> MISMATCH")
@@ -163,7 +177,9 @@ def check_fine_grained_prune(
 def _passes_lab_example(prune_fn: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
     """Whether ``prune_fn`` gives the lab's mask on the 5x5 example at 0.75 (nothing printed)."""
     mask = prune_fn(LAB_TEST_TENSOR.clone(), 0.75)
-    mask = torch.as_tensor(mask).detach().cpu()
+    if type(mask) not in (torch.Tensor, nn.Parameter):
+        return False
+    mask = mask.detach().cpu()
     return mask.shape == LAB_TEST_MASK.shape and bool((mask.bool() == LAB_TEST_MASK).all()) and bool(
         ((mask == 0) | (mask == 1)).all())
 
@@ -239,3 +255,37 @@ def with_dependency(func: Callable, name: str, replacement: Callable) -> Iterato
             names.pop(name, None)
         else:
             names[name] = saved
+
+
+CASE_NOTE = "labkit case: "  # the note case() adds; the grader reads it (labkit.grading.hidden)
+
+
+@contextlib.contextmanager
+def case(description: str) -> Iterator[None]:
+    """Name the test case the block checks: an error raised inside it carries the note
+    ``labkit case: <description>``, so a failure report can say which case it was. In a test
+    cell: ``with lk.case(f"pruning {sparsity} of {numel} weights"): ...``."""
+    try:
+        yield
+    except BaseException as exc:
+        if hasattr(exc, "add_note"):
+            exc.add_note(CASE_NOTE + description)
+        raise
+
+
+def plain_tensor(what: str, value: object) -> bool:
+    """Whether ``value`` is a plain ``torch.Tensor`` (or an ``nn.Parameter``); print why not.
+
+    A tensor subclass can override ``__torch_function__`` and make ``torch.equal`` or
+    ``torch.testing.assert_close`` see other data than it holds, so checks compare only
+    plain tensors.
+    """
+    if type(value) in (torch.Tensor, nn.Parameter):
+        return True
+    kind = type(value)
+    if isinstance(value, torch.Tensor):
+        print(f"{what}: expected a plain torch.Tensor, got the tensor subclass "
+              f"{kind.__module__}.{kind.__qualname__} -> MISMATCH (return a plain tensor)")
+    else:
+        print(f"{what}: expected a torch.Tensor, got {kind.__qualname__} -> MISMATCH")
+    return False

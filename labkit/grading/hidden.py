@@ -24,11 +24,12 @@ from dataclasses import dataclass
 __all__ = ["HIDDEN_ENAME", "CASE_NOTE", "StudentCell", "typed_value", "check_reason", "frames",
            "raised_in"]
 
+from ..checks import CASE_NOTE  # the note labkit.checks.case adds to an exception
+
 HIDDEN_ENAME = "HiddenCheckFailed"  # the ename of the error output a failed hidden check gets
-CASE_NOTE = "labkit case: "  # the note labkit.checks.case adds to an exception
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _FRAME = re.compile(r"^Cell In\[(\d+)\], line (\d+)")
-_MAX_VALUE = 24  # characters of one typed value
+_MAX_VALUE = 32  # characters of one typed value
 _TYPED = [
     re.compile(r"-?\d{1,12}(\.\d{1,12})?([eE][-+]?\d{1,3})?%?"),  # a count, a fraction, a percent
     re.compile(r"(torch\.Size\(\[)?\(?\[?\d{1,6}(, ?\d{1,6}){0,5},?\]?\)?(\]\))?"),  # a shape
