@@ -168,7 +168,7 @@ def _run_jobs(jobs: list[Job], master: Master, opts: Options, on_done,
             now = time.monotonic()
             for sentinel in list(running):
                 proc, job, start = running[sentinel]
-                overdue = now - start > job.wall_limit + GRACE_S
+                overdue = now - start > 2 * job.wall_limit + GRACE_S  # the hidden checks get as much again
                 if sentinel not in ready and not overdue:
                     continue
                 if overdue and proc.is_alive():
