@@ -7,7 +7,7 @@ load hits both alike:
   sandbox uid, mounts, limits), wait until it answers a first ``pass``, and shut it down
   cleanly; with the process world (PID, IPC and network namespaces under a tiny init, ZMQ over
   ipc sockets) and without it (``Options(process_world=False)``: the kernel process itself
-  enters the mount namespace, ZMQ over TCP), as before issue 9;
+  enters the mount namespace, ZMQ over TCP);
 * a whole submission: ``labkit grade`` of the course's correct sample (the source notebook's
   solutions filled into the release, :mod:`labkit.samples`; the record's seconds: pre-scan,
   nbgrader, kernel, cells, scoring) in three ways: the process world with the kernel zygote

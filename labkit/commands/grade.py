@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="let student code use the network (default: its own network "
                              "namespace with only loopback)")
     parser.add_argument("--no-fast", dest="fast", action="store_false",
-                        help="grade on the slower path of before issue 13: figures drawn, each "
+                        help="grade on the plain path: figures drawn, each "
                              "kernel started from scratch (no pre-imported zygote), the notebook's "
                              "ungraded work on the grading-mode data, Q5's accuracy run twice, "
                              "kernels asked to exit; same scores, for comparison")

@@ -59,7 +59,7 @@ class Options:
     shard: tuple[int, int] | None = None  # (K, N): grade only shard K of N (grading.shards)
     network: bool = False  # True: student code may use the network (no network namespace)
     process_world: bool = True  # False: no PID/IPC/network namespaces (to measure their cost)
-    fast: bool = True  # False: today's path (figures drawn, kernel asked to exit); same scores
+    fast: bool = True  # False: the plain path (figures drawn, kernel asked to exit); same scores
     zygote: bool = True  # on the fast path with process worlds: kernels forked pre-imported
 
 
