@@ -9,8 +9,12 @@ Writes ``DIR/grades.csv`` (student, status, total, max_total, one column per que
 ``DIR/feedback/<student>.html``, ``DIR/manual.html`` + ``DIR/manual.csv``, and keeps
 ``DIR/results/`` (one record per student; re-runs skip graded students) and ``DIR/course/``
 (the master nbgrader course and gradebook; readable by the grader's user only).
+Output files are readable by the grading user only (0600, folders 0700) and written whole
+(atomically); one grader at a time may use an out folder (``DIR/.lock``).
 Exit status: 0 when every submission got a status (crashed and invalid ones included);
-1 when the grader itself failed on some submission; 2 for unusable arguments or course.
+1 when the grader itself failed on some submission, or a full or failing disk stopped it
+(running the same command again resumes); 2 for unusable arguments or course, or an out
+folder another grader is using.
 """
 
 from __future__ import annotations
@@ -32,7 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "repository's notebooks/ in a checkout, else ./notebooks)")
     parser.add_argument("--assignment", default="lab1", help="assignment name (default %(default)s)")
     parser.add_argument("--workers", type=int, default=1, help="submissions graded at once (default 1)")
-    parser.add_argument("--force", action="store_true", help="regrade students already graded")
+    parser.add_argument("--force", action="store_true",
+                        help="regrade students already graded (free-text scores imported with "
+                             "--import-manual are kept where the answer is unchanged)")
+    parser.add_argument("--drop-manual", action="store_true",
+                        help="with --force: forget the imported free-text scores of the students "
+                             "regraded (a TA scores them again)")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per cell (default: the course's Execute.timeout)")
     parser.add_argument("--wall-limit", type=float, default=600.0,
@@ -79,22 +88,24 @@ def _roster(path: Path | None) -> list[str]:
 def _import_manual(args: argparse.Namespace) -> int:
     from labkit.grading.course import prepare_master
     from labkit.grading.manual import read_manual_scores
+    from labkit.grading.outlock import out_lock
+    from labkit.grading.outputs import disk_errors
     from labkit.grading.publish import finish_outputs, publish_record
-    from labkit.grading.results import read_records, write_record
+    from labkit.grading.results import read_records
 
     out = args.out.resolve()
     if not (out / "results").is_dir():
         raise SystemExit(f"labkit grade: no grades in {out}: grade the submissions first "
                          "(or pass the same --out)")
-    master = prepare_master(args.course.resolve(), args.assignment, out, force=False)
-    records = read_records(out / "results")
-    scores = read_manual_scores(args.import_manual, master, set(records))
-    for (student, gid), score in scores.items():
-        records[student].scores[gid] = score
-    for student in {s for s, _ in scores}:
-        write_record(records[student], out / "results")
-        publish_record(master, records[student], out)
-    finish_outputs(master, out, _roster(args.roster))
+    with out_lock(out), disk_errors(out):
+        master = prepare_master(args.course.resolve(), args.assignment, out, force=False)
+        records = read_records(out / "results")
+        scores = read_manual_scores(args.import_manual, master, set(records))
+        for (student, gid), score in scores.items():
+            records[student].scores[gid] = score
+        for student in sorted({s for s, _ in scores}):
+            publish_record(master, records[student], out)
+        finish_outputs(master, out, _roster(args.roster))
     print(f"imported {len(scores)} scores for {len({s for s, _ in scores})} students into "
           f"{out / 'grades.csv'} and the gradebook")
     return 0
@@ -116,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``labkit grade`` (see the module docstring for the exit status)."""
     from labkit.grading.batch import Options, grade_batch
     from labkit.grading.course import GradingError
+    from labkit.grading.outputs import OutputError
     from labkit.source_notebook import default_course_dir
 
     args.course = args.course or default_course_dir()
@@ -129,8 +141,13 @@ def run(args: argparse.Namespace) -> int:
             print("labkit grade: give submissions (notebooks, folders or zips), or --import-manual",
                   file=sys.stderr)
             return 2
+        if args.drop_manual and not args.force:
+            print("labkit grade: --drop-manual goes with --force (it forgets the imported "
+                  "free-text scores of the students regraded)", file=sys.stderr)
+            return 2
         opts = Options(course=args.course, assignment=args.assignment, out=args.out,
-                       workers=args.workers, force=args.force, cell_timeout=args.timeout,
+                       workers=args.workers, force=args.force, drop_manual=args.drop_manual,
+                       cell_timeout=args.timeout,
                        wall_limit=args.wall_limit,
                        mem_bytes=int(args.memory_limit * 2**30) or None,
                        id_pattern=args.id_pattern, roster=_roster(args.roster),
@@ -140,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
 
             opts.shard = parse_shard(args.shard)
         summary = grade_batch(args.inputs, opts)
+    except OutputError as exc:
+        print(f"labkit grade: {exc}", file=sys.stderr)
+        return 1
     except GradingError as exc:
         print(f"labkit grade: {exc}", file=sys.stderr)
         return 2

@@ -1,16 +1,22 @@
 """Grade a batch: N submissions at once, each in a forked worker process; resumable.
 
-The parent prepares the master course once, then forks one worker per submission (at most
-``workers`` at a time). A worker grades in a private course copy and writes the student's
-record atomically; the parent alone publishes each finished record (master gradebook, feedback
-page) and at the end the CSV and the manual sheet, through :mod:`labkit.grading.publish`. A worker that outlives the
-submission's wall limit (plus a grace period) is killed and recorded as ``timeout``; one that
-dies without a record is recorded as ``crashed``. Re-running skips students whose record
-matches the submitted file's hash unless ``force``.
+The parent holds the out folder's lock (:mod:`labkit.grading.outlock`), prepares the master
+course once, then forks one worker per submission (at most ``workers`` at a time); workers die
+with the parent (``PR_SET_PDEATHSIG``). A worker grades in a private course copy and leaves
+the student's record in ``OUT/course/pending/``; the parent alone publishes each finished
+record (master gradebook, feedback page, then ``OUT/results/``) and at the end the CSV and the
+manual sheet, through :mod:`labkit.grading.publish`. A worker that outlives the submission's
+wall limit (plus a grace period) is killed and recorded as ``timeout``; one that dies without a
+record is recorded as ``crashed``. Re-running skips students whose published record (in
+``OUT/results/`` and in the gradebook) matches the submitted file's hash unless ``force``, so
+a run stopped by ``kill -9``, a full disk or a crash resumes with exactly the missing ones.
+Every output is written atomically (:mod:`labkit.grading.outputs`); a full or failing disk
+stops the batch with one :class:`~labkit.grading.outputs.OutputError`, losing nothing published.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -28,16 +34,21 @@ from tqdm.auto import tqdm
 
 from .collect import Submission, collect
 from .course import GradingError, Master, prepare_master
-from .publish import finish_outputs, publish_record
+from .gradebook import make_private
+from .outlock import out_lock
+from .outputs import disk_errno, disk_error, disk_errors, is_disk_error, private_dir, sweep_temps
+from .publish import (finish_outputs, keep_manual_scores, pending_dir, publish_record,
+                      published_records)
 from .results import Record, read_records, write_record
 from .sandbox import isolation_level, protections
 from .worker import Job, grade_one, record_for_failure
-from .world import UidLease, kill_all, settle
+from .world import UidLease, die_with_parent, kill_all, settle
 from .zygote import Zygote
 
 __all__ = ["Options", "Summary", "grade_batch", "read_records_one", "GRACE_S"]
 
 GRACE_S = 60.0  # worker start-up and nbgrader bookkeeping on top of the wall limit
+DISK_EXIT = 64  # a worker that could not write (disk full, failing, read-only) exits 64 + errno
 
 
 @dataclass(kw_only=True)
@@ -49,6 +60,7 @@ class Options:
     out: Path
     workers: int = 1
     force: bool = False
+    drop_manual: bool = False  # regraded students lose their imported free-text scores
     cell_timeout: float | None = None
     wall_limit: float = 600.0
     mem_bytes: int | None = 4 * 2**30
@@ -109,21 +121,29 @@ def _start_zygote(opts: Options, have: set[str], tmp_root: Path, master: Master)
         return None
 
 
-def _child(job: Job, master: Master, log_path: Path) -> None:
-    """Body of a worker process: quiet, in its own process group, grade one submission."""
+def _child(job: Job, master: Master, log_path: Path, parent: int) -> None:
+    """Body of a worker process: quiet, in its own process group, dies with the grader
+    ``parent``, grades one submission. Exits ``DISK_EXIT + errno`` when it cannot write."""
+    die_with_parent(parent)
     os.setsid()
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     try:
         grade_one(job, master)
-    except BaseException:
-        traceback.print_exc()
+    except BaseException as exc:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+            sys.stderr.flush()
+        if is_disk_error(exc):
+            os._exit(DISK_EXIT + disk_errno(exc))
         rec = record_for_failure(job, master, "crashed",
                                  "the grader failed on this notebook; the course staff will regrade it")
         rec.internal_error = True
-        write_record(rec, Path(job.out_dir) / "results")
-        sys.stderr.flush()
+        try:
+            write_record(rec, pending_dir(master))
+        except OSError as err:
+            os._exit(DISK_EXIT + disk_errno(err) if is_disk_error(err) else 3)
         os._exit(3)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -161,7 +181,8 @@ def _run_jobs(jobs: list[Job], master: Master, opts: Options, on_done,
                 busy = {j.slot for _, j, _ in running.values()}
                 slot = min(set(range(opts.workers)) - busy)
                 job = replace(queue.pop(0), slot=slot, uid=uids[slot] if uids else None)
-                proc = ctx.Process(target=_child, args=(job, master, logs / f"{job.student}.log"))
+                proc = ctx.Process(target=_child,
+                                   args=(job, master, logs / f"{job.student}.log", os.getpid()))
                 proc.start()
                 running[proc.sentinel] = (proc, job, time.monotonic())
             ready = wait(list(running), timeout=1.0)
@@ -189,14 +210,26 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
     """Grade ``inputs`` (notebooks, folders, zips) into ``opts.out``; see the module docstring.
 
     Raises:
-        GradingError: the grader cannot start (bad course, inputs or out folder).
+        GradingError: the grader cannot start (bad course, inputs or out folder, or another
+            grader holds the out folder).
+        OutputError: a disk error stopped the batch (what was published is kept; running the
+            same command again grades the rest).
     """
-    t0 = time.monotonic()
     if opts.workers < 1:
         raise GradingError(f"--workers {opts.workers} must be at least 1")
     out = opts.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    with out_lock(out), disk_errors(out):
+        return _grade_locked(inputs, opts, out)
+
+
+def _grade_locked(inputs: list[Path], opts: Options, out: Path) -> Summary:
+    """:func:`grade_batch` once it holds ``out``'s lock."""
+    t0 = time.monotonic()
+    sweep_temps(out)  # what a killed grader was writing
     master = prepare_master(opts.course.resolve(), opts.assignment, out, force=opts.force)
+    make_private(master)
+    shutil.rmtree(pending_dir(master), ignore_errors=True)  # a killed batch's unpublished work
+    private_dir(pending_dir(master))
     if opts.prepare_data:  # once, before workers start; kernels run as 'nobody': share
         from labkit.prepare import prepare
 
@@ -218,11 +251,12 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
         have.discard("network")
         if opts.verbose:
             print("note: student code may use the network (the course allows it)", file=sys.stderr)
-    old = read_records(out / "results")
+    old = read_records(out / "results")  # their imported free-text scores are kept
+    done = published_records(master, old)
     todo: list[Submission] = []
     skipped: list[str] = []
     for s in subs:
-        rec = old.get(s.student)
+        rec = done.get(s.student)
         if not opts.force and rec is not None and rec.sha256 == s.sha256 and not rec.internal_error:
             skipped.append(s.student)
         else:
@@ -243,18 +277,19 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
     except RuntimeError as exc:
         raise GradingError(f"cannot claim sandbox uids: {exc}") from exc
     uids = lease.uids if lease else []
-    for job in jobs:  # a regraded student's old record must not stand in for a lost new one
-        (out / "results" / f"{job.student}.json").unlink(missing_ok=True)
     errors: list[str] = []
 
     def on_done(job: Job, exitcode: int | None, overdue: bool) -> None:
-        path = out / "results" / f"{job.student}.json"
-        rec = read_records_one(path, job.sha256)
+        pending = pending_dir(master) / f"{job.student}.json"
+        if exitcode is not None and exitcode > DISK_EXIT:  # the worker could not write:
+            code = exitcode - DISK_EXIT  # stop, lose nothing published
+            raise disk_error(OSError(code, os.strerror(code)), out,
+                             doing=f"while grading {job.student} (in {out} or {tmp_root})")
+        rec = read_records_one(pending, job.sha256)
         if rec is None:
             status, why = ("timeout", "the submission ran past its wall limit and was stopped") \
                 if overdue else ("crashed", f"the grader's worker died (exit code {exitcode})")
             rec = record_for_failure(job, master, status, why)
-            write_record(rec, out / "results")
         if job.uid is not None:  # the grader checks itself: nothing of this submission lives on
             alive = settle({job.uid})
             if alive:
@@ -264,10 +299,12 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
                     f"grader error: {len(alive)} process(es) of this submission outlived its "
                     f"grading and were killed ({alive[0]}); the sandbox failed to contain it, "
                     "please report this")
-                write_record(rec, out / "results")
         if rec.internal_error:
             errors.append(job.student)
+        if not opts.drop_manual:
+            keep_manual_scores(old.get(job.student), rec, master)
         publish_record(master, rec, out)
+        pending.unlink(missing_ok=True)
         shutil.rmtree(tmp_root / job.student, ignore_errors=True)
 
     zygote = None
@@ -278,6 +315,12 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
             jobs = [replace(job, zygote=zygote.socket) for job in jobs]
         _run_jobs(jobs, master, opts, on_done, uids)
         t_jobs = time.monotonic() - t_jobs
+    except BaseException:
+        with contextlib.suppress(Exception):  # keep the first error; publish what is published
+            finish_outputs(master, out, opts.roster)
+        raise
+    else:
+        finish_outputs(master, out, opts.roster)
     finally:
         if zygote is not None:
             zygote.stop()
@@ -288,6 +331,5 @@ def grade_batch(inputs: list[Path], opts: Options) -> Summary:
                               f"batch, killed: {alive[0]})")
             lease.release()
         shutil.rmtree(tmp_root, ignore_errors=True)
-        finish_outputs(master, out, opts.roster)
     return Summary([j.student for j in jobs], skipped, errors, level, time.monotonic() - t0, t_jobs,
                    uids)

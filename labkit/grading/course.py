@@ -176,7 +176,9 @@ def prepare_master(course_dir: Path, assignment: str, out_dir: Path, *, force: b
             raise GradingError(f"nbgrader generate_assignment failed for {src}:\n"
                                f"{result.get('log')}\n{result.get('error')}")
         shutil.copy2(root / "gradebook.db", root / "gradebook-template.db")
-        stamp.write_text(sha + "\n")
+        tmp = stamp.with_suffix(".tmp")  # the stamp last, whole: it says the course is complete
+        tmp.write_text(sha + "\n")
+        os.replace(tmp, stamp)
     name = notebooks[0].stem
     source_nb = nbformat.read(root / "source" / assignment / f"{name}.ipynb", as_version=4)
     release_nb = nbformat.read(root / "release" / assignment / f"{name}.ipynb", as_version=4)

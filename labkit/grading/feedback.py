@@ -12,10 +12,10 @@ student's code is scrubbed or replaced: the record carries cells by their nbgrad
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 
 from .course import Master
+from .outputs import write_text
 from .results import Record
 
 __all__ = ["render_feedback", "write_feedback"]
@@ -107,10 +107,5 @@ def render_feedback(rec: Record, master: Master) -> str:
 
 
 def write_feedback(rec: Record, master: Master, feedback_dir: Path) -> Path:
-    """Write ``feedback_dir/<student>.html`` atomically; return its path."""
-    feedback_dir.mkdir(parents=True, exist_ok=True)
-    path = feedback_dir / f"{rec.student}.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(render_feedback(rec, master), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    """Write ``feedback_dir/<student>.html`` atomically (mode 0600); return its path."""
+    return write_text(feedback_dir / f"{rec.student}.html", render_feedback(rec, master))

@@ -4,18 +4,25 @@
 one). :func:`merge_record` merges result records into the master gradebook
 (``OUT/course/gradebook.db``); only the parent process calls it, one record at a time, so
 parallel workers never write the same sqlite file. Autograded tests go to ``auto_score``,
-free-text answers to ``manual_score``.
+free-text answers to ``manual_score``. :func:`gradebook_submissions` says which students have
+a submission there (a record counts as published only then). The master gradebook is kept
+``0600``; SQLite's commits make each merge all or nothing, also on a full disk.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .course import Master
 from .results import Record
 
-__all__ = ["read_scores", "gradebook_students", "merge_record"]
+__all__ = ["read_scores", "gradebook_students", "gradebook_submissions", "merge_record",
+           "make_private"]
 
 
 def read_scores(db: Path, notebook: str, assignment: str, student: str
@@ -46,13 +53,45 @@ def gradebook_students(master: Master) -> set[str]:
         return {s.id for s in gb.students}
 
 
+def gradebook_submissions(master: Master) -> set[str]:
+    """The ids of the students with a submission of ``master.assignment`` in the master
+    gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(master.db_url) as gb:
+        try:
+            return {s.student.id for s in gb.find_assignment(master.assignment).submissions}
+        except MissingEntry:
+            return set()
+
+
+def make_private(master: Master) -> None:
+    """Make the master gradebook and its template readable by the grading user only."""
+    for db in (master.root / "gradebook.db", master.template_db):
+        if db.is_file() and db.stat().st_mode & 0o077:
+            os.chmod(db, 0o600)
+
+
+@contextmanager
+def _quiet_nbgrader() -> Iterator[None]:
+    """Keep nbgrader from logging a traceback for a failed commit: its error propagates as an
+    exception, which the caller reports (a full disk, say, as one line)."""
+    log = logging.getLogger("tornado.application")
+    was = log.disabled
+    log.disabled = True
+    try:
+        yield
+    finally:
+        log.disabled = was
+
+
 def merge_record(master: Master, rec: Record) -> None:
     """Create or update ``rec.student``'s submission and grades in the master gradebook."""
     from nbgrader.api import Gradebook, MissingEntry
     from sqlalchemy.exc import SAWarning
 
     kinds = {c.grade_id: c.kind for c in master.cells}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_nbgrader():
         warnings.simplefilter("ignore", SAWarning)  # nbgrader 0.9 + SQLAlchemy 2.1 noise
         with Gradebook(master.db_url) as gb:
             gb.update_or_create_student(rec.student)
@@ -69,7 +108,7 @@ def merge_record(master: Master, rec: Record) -> None:
                 if kinds[gid] == "test":
                     grade.auto_score = score
                     grade.needs_manual_grade = False
-                elif score is not None:
+                else:  # a free-text answer: the TA's score, or none yet
                     grade.manual_score = score
-                    grade.needs_manual_grade = False
+                    grade.needs_manual_grade = score is None
             gb.db.commit()

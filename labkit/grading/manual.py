@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import csv
 import html
-import os
 from pathlib import Path
 
 from .course import GradingError, Master
+from .outputs import atomic_open, write_text
 from .results import Record
 
 __all__ = ["write_manual_sheet", "read_manual_scores"]
@@ -42,9 +42,8 @@ def write_manual_sheet(records: dict[str, Record], master: Master, out_dir: Path
                          f"<td>{'' if score is None else f'{score:g}'} / {c.points:g}</td></tr>")
         parts.append("</table>")
     html_path, csv_path = out_dir / "manual.html", out_dir / "manual.csv"
-    html_path.write_text("\n".join(parts), encoding="utf-8")
-    tmp = csv_path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
+    write_text(html_path, "\n".join(parts))
+    with atomic_open(csv_path, newline="") as f:
         w = csv.writer(f)
         w.writerow(["student", "grade_id", "question", "max_points", "score", "answer"])
         for c in manual:
@@ -53,7 +52,6 @@ def write_manual_sheet(records: dict[str, Record], master: Master, out_dir: Path
                 score = r.scores.get(c.grade_id)
                 w.writerow([student, c.grade_id, c.question, f"{c.points:g}",
                             "" if score is None else f"{score:g}", r.answers.get(c.grade_id, "")])
-    os.replace(tmp, csv_path)
     return html_path, csv_path
 
 

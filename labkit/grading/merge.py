@@ -9,13 +9,15 @@ written when a check fails; merging again gives the same files.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from .course import GradingError, _tree_sha, prepare_master
+from .gradebook import make_private
+from .outlock import out_lock
+from .outputs import copy_file, disk_errors, sweep_temps
 from .publish import finish_outputs, publish_record
-from .results import Record, read_records, write_record
+from .results import Record, read_records
 from .shards import read_stamp
 
 __all__ = ["MergeSummary", "merge_shards"]
@@ -73,6 +75,8 @@ def merge_shards(shard_dirs: list[Path], out: Path, course: Path, assignment: st
         GradingError: a shard missing or given twice, shards split differently or graded from
             another source notebook, a student graded in two shards, or a shard that has not
             finished (students it was given without a record). Nothing is written then.
+            Also when another grader holds ``out``.
+        OutputError: a disk error stopped the merge (merging again completes it).
     """
     dirs = [Path(d).resolve() for d in shard_dirs]
     out = out.resolve()
@@ -98,20 +102,26 @@ def merge_shards(shard_dirs: list[Path], out: Path, course: Path, assignment: st
     if unfinished or twice:
         raise GradingError("cannot merge:\n  " + "\n  ".join(
             unfinished + [f"{s} graded twice: in {', '.join(map(str, ds))}" for s, ds in sorted(twice.items())]))
-    out.mkdir(parents=True, exist_ok=True)
+    with out_lock(out), disk_errors(out):
+        sweep_temps(out)
+        _write_merged(records, where, stamps, out, course, assignment)
+    return MergeSummary(len(dirs), len(records), out)
+
+
+def _write_merged(records: dict[str, Record], where: dict[str, list[Path]],
+                  stamps: list[tuple[Path, dict]], out: Path, course: Path, assignment: str) -> None:
+    """Write the checked shards' records into ``out`` (see :func:`merge_shards`)."""
     master = prepare_master(course.resolve(), assignment, out, force=True)
+    make_private(master)
     results = out / "results"
     for stale in results.glob("*.json") if results.is_dir() else []:
         if stale.stem not in records:
             stale.unlink()
             (out / "feedback" / f"{stale.stem}.html").unlink(missing_ok=True)
     for student in sorted(records):
-        rec = records[student]
-        write_record(rec, results)
-        publish_record(master, rec, out)
         graded = where[student][0] / "course" / "autograded" / student
-        if graded.is_dir():
-            shutil.copytree(graded, master.root / "autograded" / student, dirs_exist_ok=True)
+        for nb in sorted(graded.glob("*.ipynb")) if graded.is_dir() else []:
+            copy_file(nb, master.root / "autograded" / student / nb.name)
+        publish_record(master, records[student], out)
     roster = sorted({s for _, stamp in stamps for s in stamp.get("roster", [])})
     finish_outputs(master, out, roster)
-    return MergeSummary(len(dirs), len(records), out)

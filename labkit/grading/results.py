@@ -1,18 +1,19 @@
 """One result record per student (the resumable results store), and the grades CSV.
 
-Each record is ``OUT/results/<student>.json``, written atomically (temp file + rename) by the
-process that graded the submission; the CSV, the feedback pages and the master gradebook are
-derived from the records, so a crash of the grader loses at most the submissions in flight.
+Each record is ``OUT/results/<student>.json``, written atomically
+(:mod:`labkit.grading.outputs`: temp file, fsync, rename; mode 0600); the CSV, the feedback
+pages and the master gradebook are derived from the records, so a crash of the grader loses at
+most the submissions in flight.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .outputs import atomic_open
 
 __all__ = ["STATUSES", "Record", "write_record", "read_records", "write_grades_csv", "scrub"]
 
@@ -68,14 +69,9 @@ class Record:
 
 def write_record(record: Record, results_dir: Path) -> Path:
     """Write ``record`` to ``results_dir/<student>.json`` atomically; return the path."""
-    results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"{record.student}.json"
-    fd, tmp = tempfile.mkstemp(dir=results_dir, prefix=f".{record.student}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
+    with atomic_open(path) as f:
         json.dump(asdict(record), f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return path
 
 
@@ -117,8 +113,7 @@ def write_grades_csv(records: dict[str, Record], columns: dict[str, list[str]],
     def fmt(vals: list[float | None]) -> str:
         return "" if all(v is None for v in vals) else f"{sum(v or 0 for v in vals):g}"
 
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, newline="") as f:
         w = csv.writer(f)
         w.writerow(["student", "status", "total", "max_total", *columns, *test_cells])
         for student in sorted(records):
@@ -127,4 +122,3 @@ def write_grades_csv(records: dict[str, Record], columns: dict[str, list[str]],
             row += [fmt([r.scores.get(g) for g in gids]) for gids in columns.values()]
             row += [fmt([r.scores.get(g)]) for g in test_cells]
             w.writerow(row)
-    os.replace(tmp, path)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .collect import Submission
 from .course import GradingError, Master
+from .outputs import write_text
 from .results import read_records
 
 __all__ = ["STAMP", "parse_shard", "shard_of", "select_shard", "read_stamp"]
@@ -82,7 +83,5 @@ def select_shard(subs: list[Submission], roster: list[str], shard: tuple[int, in
     stamp = {"shard": k, "of": n, "source_sha256": master.source_sha,
              "assignment": master.assignment, "students": sorted(s.student for s in mine),
              "roster": sorted(roster)}
-    tmp = out / (STAMP + ".tmp")
-    tmp.write_text(json.dumps(stamp, indent=1) + "\n")
-    tmp.replace(out / STAMP)
+    write_text(out / STAMP, json.dumps(stamp, indent=1) + "\n")
     return mine, roster

@@ -4,12 +4,14 @@
 builds a private nbgrader course (``source/``, a copy of the template gradebook,
 ``submitted/<student>/``), runs nbgrader's Autograde converter there with
 :class:`~labkit.grading.execute.GuardedExecute`, reads the scores from the private gradebook,
-and writes the student's result record and feedback page. The master gradebook is only ever
-written by the parent (:mod:`labkit.grading.batch`).
+and leaves the student's result record in ``OUT/course/pending/`` for the parent to publish
+(:mod:`labkit.grading.batch`): the master gradebook, the feedback page and ``OUT/results/`` are
+only ever written by the parent.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
 import secrets
@@ -25,7 +27,9 @@ from labkit.runtime import FAST_GRADING_ENV
 
 from .course import Master, nbgrader_config
 from .gradebook import read_scores
+from .outputs import copy_file
 from .prescan import prescan
+from .publish import pending_dir
 from .results import Record, write_record
 from .sandbox import SandboxConfig
 from .summary import summarise
@@ -123,9 +127,18 @@ def _summarise(nb: nbformat.NotebookNode, master: Master, rec: Record) -> None:
     summarise(nb, master, rec)
 
 
+def _disk_full(folder: Path) -> bool:
+    """Whether the disk holding ``folder`` has (almost) no space left."""
+    try:
+        return shutil.disk_usage(folder).free < 2**20
+    except OSError:
+        return False
+
+
 def grade_one(job: Job, master: Master) -> Record:
-    """Grade ``job`` (see module docstring); write and return its record. Never raises for a
-    bad submission: those end as records with status invalid/crashed/timeout."""
+    """Grade ``job`` (see module docstring); write its record into
+    :func:`~labkit.grading.publish.pending_dir` and return it. Never raises for a bad
+    submission: those end as records with status invalid/crashed/timeout."""
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import Execute
@@ -134,12 +147,11 @@ def grade_one(job: Job, master: Master) -> Record:
     from .execute import GuardedExecute, read_outcome
 
     t0 = time.monotonic()
-    out = Path(job.out_dir)
     raw = Path(job.path).read_bytes()
     nb, messages = prescan(raw, master.release)
     if nb is None:
         rec = record_for_failure(job, master, "invalid", messages[0])
-        write_record(rec, out / "results")
+        write_record(rec, pending_dir(master))
         return rec
 
     base = Path(job.tmp_root) / job.student
@@ -193,6 +205,8 @@ def grade_one(job: Job, master: Master) -> Record:
         # the kernel binds them, so a parallel worker can take one in between: start the
         # kernel once more. (Kernels in a process world use ipc socket files: no race.)
         result = attempt()
+    if not result["success"] and _disk_full(base):  # the disk failed, not the notebook
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(base))
     shutil.rmtree(Path(job.tmp_root) / f"ipc-{os.getpid()}", ignore_errors=True)
     outcome = read_outcome(outcome_file)
     status = outcome.get("status", "crashed")
@@ -210,9 +224,7 @@ def grade_one(job: Job, master: Master) -> Record:
         rec.scores, rec.max_scores = read_scores(course / "gradebook.db", master.notebook,
                                                  master.assignment, job.student)
         _summarise(nbformat.read(graded, as_version=4), master, rec)
-        dest = master.root / "autograded" / job.student
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(graded, dest / f"{master.notebook}.ipynb")
+        copy_file(graded, master.root / "autograded" / job.student / f"{master.notebook}.ipynb")
     rec.seconds = time.monotonic() - t0
-    write_record(rec, out / "results")
+    write_record(rec, pending_dir(master))
     return rec

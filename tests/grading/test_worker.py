@@ -10,6 +10,7 @@ import nbformat
 import pytest
 
 from labkit.grading.course import prepare_master
+from labkit.grading.publish import pending_dir
 from labkit.grading.results import read_records
 from labkit.grading.worker import Job, _sandbox, grade_one, record_for_failure
 from labkit.samples import filled_in
@@ -71,7 +72,8 @@ def test_an_unreadable_file_is_recorded_invalid(master, tmp_path):
     bad.write_text("{ this is not a notebook")
     rec = grade_one(_job(tmp_path, bad), master)
     assert rec.status == "invalid" and rec.total == 0
-    assert read_records(tmp_path / "out" / "results")["s1"].status == "invalid"  # written too
+    assert read_records(pending_dir(master))["s1"].status == "invalid"  # left for the parent
+    assert not (tmp_path / "out" / "results").exists()  # which alone publishes it
 
 
 @pytest.mark.slow
@@ -83,7 +85,7 @@ def test_a_correct_submission_earns_every_autograded_point(master, tmp_path):
     assert rec.status == "graded", rec.messages
     assert rec.scores["q2_test"] == 2.0 and rec.scores["q3_test"] == 3.0
     assert rec.scores["q1_answer"] is None  # free text waits for a TA
-    saved = json.loads((tmp_path / "out" / "results" / "s1.json").read_text())
+    saved = json.loads((pending_dir(master) / "s1.json").read_text())
     assert saved["scores"] == rec.scores and saved["status"] == "graded"
     assert (master.root / "autograded" / "s1" / "toy.ipynb").is_file()
 
