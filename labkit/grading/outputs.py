@@ -108,9 +108,11 @@ def sweep_temps(folder: Path) -> int:
     """Remove the temporary files that a grader killed in the middle of a write left under
     ``folder``; return how many. Call it only while holding the out folder's lock."""
     n = 0
-    for p in folder.rglob(f"{TEMP_PREFIX}*.tmp") if folder.is_dir() else []:
-        p.unlink(missing_ok=True)
-        n += 1
+    for root, _, files in os.walk(folder):  # symlinks are not followed
+        for name in files:
+            if name.startswith(TEMP_PREFIX) and name.endswith(".tmp"):
+                Path(root, name).unlink(missing_ok=True)
+                n += 1
     return n
 
 

@@ -225,7 +225,9 @@ def test_a_killed_writers_temporary_files_are_swept(tmp_path):
     assert not list(tmp_path.iterdir())  # removed on an error ...
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / ".labkit-abc.tmp").write_text("{")  # ... or, after kill -9, swept
-    assert sweep_temps(tmp_path) == 1 and not list((tmp_path / "results").iterdir())
+    (tmp_path / "results" / "loop").symlink_to(tmp_path)  # a link is not followed
+    assert sweep_temps(tmp_path) == 1
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["loop"]
 
 
 def _unshare_ok() -> bool:
