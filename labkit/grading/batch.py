@@ -48,6 +48,7 @@ from .zygote import Zygote
 __all__ = ["Options", "Summary", "grade_batch", "read_records_one", "GRACE_S"]
 
 GRACE_S = 60.0  # worker start-up and nbgrader bookkeeping on top of the wall limit
+TMP_PREFIX = "labkit-grade-"  # the batch's private folder: labkit-grade-<grader pid>-XXXX
 DISK_EXIT = 64  # a worker that could not write (disk full, failing, read-only) exits 64 + errno
 
 
@@ -158,6 +159,25 @@ def read_records_one(path: Path, sha256: str) -> Record | None:
     return rec if rec.sha256 == sha256 else None
 
 
+def sweep_stale_tmp(folder: Path | None = None) -> list[Path]:
+    """Remove the private folders (students' course copies) that graders killed with
+    ``kill -9`` left in ``folder`` (default: the temporary folder): those named for a process
+    that no longer runs. Return what was removed."""
+    gone = []
+    for d in Path(folder or tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
+        pid = d.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or not d.is_dir() or d.is_symlink():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+            gone.append(d)
+        except PermissionError:  # alive, another user's
+            pass
+    return gone
+
+
 def _kill(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -264,7 +284,8 @@ def _grade_locked(inputs: list[Path], opts: Options, out: Path) -> Summary:
     from labkit.runtime import data_dir
 
     threads = max(1, (os.cpu_count() or 1) // min(opts.workers, max(1, len(todo))))
-    tmp_root = Path(tempfile.mkdtemp(prefix="labkit-grade-"))
+    sweep_stale_tmp()
+    tmp_root = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-"))
     tmp_root.chmod(0o711)  # see worker.grade_one
     base = Job(student="", path="", sha256="", out_dir=str(out), tmp_root=str(tmp_root),
                cell_timeout=opts.cell_timeout, wall_limit=opts.wall_limit,

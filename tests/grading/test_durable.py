@@ -412,3 +412,18 @@ def test_a_full_disk_under_the_private_course_is_the_graders_failure_not_the_stu
         assert err.value.errno == errno.ENOSPC
     else:  # nbgrader could not grade the notebook: the submission's own status
         assert grade_one(job, master).status == "crashed"
+
+
+def test_the_private_folders_of_a_killed_grader_are_swept(tmp_path):
+    from labkit.grading.batch import sweep_stale_tmp
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f"labkit-grade-{dead.pid}-abc"
+    (stale / "r1" / "course").mkdir(parents=True)
+    mine = tmp_path / f"labkit-grade-{os.getpid()}-def"
+    mine.mkdir()
+    other = tmp_path / "labkit-grade-xyz"  # not named for a process: left alone
+    other.mkdir()
+    assert sweep_stale_tmp(tmp_path) == [stale]
+    assert not stale.exists() and mine.is_dir() and other.is_dir()
