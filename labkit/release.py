@@ -229,6 +229,20 @@ def _errors(nb: nbformat.NotebookNode) -> list[str]:
             for out in cell.get("outputs", []) if out.get("output_type") == "error"]
 
 
+def _error_name(out: dict) -> str:
+    """The exception an error output stands for; a failed hidden check's reason says it
+    (``"NameError raised in your code ..."``, or ``"a hidden check failed ..."``: an assert)."""
+    from .grading.hidden import HIDDEN_ENAME
+
+    name = out.get("ename", "?")
+    if name != HIDDEN_ENAME:
+        return name
+    reason = str(out.get("evalue", ""))
+    first, _, rest = reason.partition(" ")
+    return first if rest.startswith(("raised in your code", "raised from your code")) else (
+        "AssertionError" if reason.startswith("a hidden check failed") else name)
+
+
 def _blank_problems(nb: nbformat.NotebookNode) -> list[str]:
     """Unexpected errors or timeouts in the autograded blank release."""
     problems, answered = [], False
@@ -240,7 +254,7 @@ def _blank_problems(nb: nbformat.NotebookNode) -> list[str]:
         for out in cell.get("outputs", []):
             if out.get("output_type") != "error":
                 continue
-            name = out.get("ename", "?")
+            name = _error_name(out)
             where = meta.get("grade_id") or cell.get("id") or f"cell {i}"
             allowed = _EXPECTED_ERRORS | ({"AssertionError"} if meta.get("grade") else set())
             if not answered:
