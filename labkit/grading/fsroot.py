@@ -85,6 +85,8 @@ def _entries(read_only: Iterable[str], hide: Iterable[str]) -> list[_Entry]:
     """The binds, links and covers of the new root, parents before what lies inside them."""
     entries: dict[str, _Entry] = {}
     for given in (*SYSTEM, *ETC, *read_only):
+        if not os.path.isabs(given):
+            raise ValueError(f"{given!r}: the kernel's allowed paths must be absolute")
         path = os.path.normpath(given)
         if not os.path.lexists(path):
             continue

@@ -94,9 +94,9 @@ def _sandbox(job: Job, work: Path, token: str, ipc: Path | None = None) -> Sandb
         import labkit
 
         cfg.own_root, cfg.hide = True, list(job.hide)
-        cfg.read_only = list(dict.fromkeys([
+        cfg.read_only = list(dict.fromkeys(p for p in [
             sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix,
-            str(Path(labkit.__file__).parent), job.data_dir, *_package_dirs()]))
+            str(Path(labkit.__file__).parent), job.data_dir, *_package_dirs()] if p))
     if "processes" in have and ipc is not None:
         cfg.world, cfg.network, cfg.ipc_dir = True, "network" not in have, str(ipc)
         if cfg.uid is not None:

@@ -127,6 +127,11 @@ def test_the_whole_machine_is_never_an_allowed_path():
         fsroot.enter_root(["/usr", "/"], {}, [], "mnt:[0]")
 
 
+def test_a_relative_path_is_refused_not_taken_from_the_working_folder():
+    with pytest.raises(ValueError, match="must be absolute"):
+        fsroot.plan([sys.prefix, ""])  # '' would be the grader's working folder
+
+
 def test_the_root_shows_the_system_libraries_and_the_given_paths():
     shown = [path for kind, path, _ in fsroot.plan([sys.prefix]) if kind == "bind"]
     assert "/usr" in shown and os.path.realpath(sys.prefix) in shown

@@ -51,6 +51,9 @@ def test_the_sandbox_follows_the_jobs_protections(tmp_path):
     files = _sandbox(_job(tmp_path, tmp_path / "s1.ipynb", protections=["files"], hide=["/srv/x"]),
                      work, "tok")
     assert files.hide == ["/srv/x"] and files.own_root and str(tmp_path / "data") in files.read_only
+    no_data = _sandbox(Job(student="s1", path="", sha256="", out_dir="", tmp_root=str(tmp_path),
+                           protections=["files"]), work, "tok")
+    assert "" not in no_data.read_only  # never the grader's working folder
 
 
 def test_the_kernel_keeps_every_package_folder_of_the_import_path(tmp_path, monkeypatch):
