@@ -290,7 +290,7 @@ def _grade_locked(inputs: list[Path], opts: Options, out: Path) -> Summary:
     base = Job(student="", path="", sha256="", out_dir=str(out), tmp_root=str(tmp_root),
                cell_timeout=opts.cell_timeout, wall_limit=opts.wall_limit,
                mem_bytes=opts.mem_bytes, threads=threads, isolation=level[0],
-               data_dir=str(data_dir()), hide=_hide_list(opts))
+               data_dir=str(data_dir()), hide=_hide_list(opts) + [str(Path(p).resolve()) for p in inputs])
     base = replace(base, protections=sorted(have), fast=opts.fast)
     jobs = [replace(base, student=s.student, path=str(s.path), sha256=s.sha256) for s in todo]
     try:  # a uid per worker slot, held for the whole batch

@@ -7,15 +7,17 @@ then imports IPython and runs student code.
 
 Strong isolation needs root (as in CI and on a grading server). With ``world`` set the
 launcher builds a process world of its own (:mod:`labkit.grading.world`): new PID, IPC and
-network namespaces whose PID 1 is a tiny init; inside, a private mount namespace in which
-``/tmp``, ``/var/tmp``, ``/dev/shm`` and ``/run/lock`` are fresh tmpfs (``/tmp`` holding only
-the work folder and the ZMQ socket folder), and the course folder, the grader's output folder
-and everything in the repository except ``labkit/``, ``.venv/`` and ``data/`` are covered by
-empty read-only mounts; then the kernel drops to the worker slot's own uid with
-``no_new_privs``. Without ``world`` (the ``uid`` level, or namespaces turned off) the kernel
-process itself enters the mount namespace and drops its uid. Without root (a TA laptop) the
-kernel runs as the TA with the same limits, and a warning lists the protections that are
-missing (:func:`missing_protections`).
+network namespaces whose PID 1 is a tiny init; inside, a private mount namespace whose root
+holds only what the kernel may see (:mod:`labkit.grading.fsroot`: the Python environment,
+labkit and the profile's data read-only, the system's libraries, a minimal ``/dev``, its own
+``/proc``, a private ``/tmp`` with the work folder and the ZMQ socket folder, nothing else);
+then the kernel drops to the worker slot's own uid with ``no_new_privs``. Without ``world``
+(the ``uid`` level, or namespaces turned off) the kernel process itself enters a mount
+namespace with that root and drops its uid. Without root (a TA laptop) the kernel runs as the
+TA with the same limits, and a warning lists the protections that are missing
+(:func:`missing_protections`). At every level the kernel holds no file descriptor of the
+grader's: its stdin, stdout and stderr are ``/dev/null`` and every other inherited one is
+closed before student code runs.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .fsroot import enter_root
 from .world import die_with_parent
 
 __all__ = ["SandboxConfig", "isolation_level", "missing_protections", "protections",
@@ -36,9 +39,7 @@ __all__ = ["SandboxConfig", "isolation_level", "missing_protections", "protectio
 
 WORK_MOUNT = "/tmp/labkit-work"  # where the work folder appears inside the mount namespace
 _CLONE_NEWNS, _CLONE_NEWNET = 0x00020000, 0x40000000
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 _PR_SET_NO_NEW_PRIVS = 38
-_SHARED_TMP = ("/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")  # world-writable: a private tmpfs each
 
 
 @dataclass
@@ -49,13 +50,14 @@ class SandboxConfig:
         workdir: the kernel's private working folder (owned by ``uid`` when set).
         env: the kernel's whole environment (nothing else is inherited).
         uid, gid: drop to this user/group (None: keep the current user).
-        hide: folders (or files) covered by empty read-only mounts in a private mount namespace.
-        reveal: folders the kernel must read (Python, the venv, labkit, the data): where one
-            sits under a folder the dropped user cannot enter (e.g. a Python under /root), or
-            under the replaced /tmp, it is bind-mounted back at the same path.
-        private_tmp: give the kernel a fresh ``/tmp`` holding only ``workdir`` at WORK_MOUNT
-            (and ``ipc_dir``), and fresh ``/var/tmp``, ``/dev/shm``, ``/run/lock``: nothing a
-            submission writes there reaches the next one.
+        own_root: the kernel's filesystem is a root of its own in a private mount namespace
+            (:func:`labkit.grading.fsroot.enter_root`): ``read_only`` and the system's
+            libraries, a private ``/tmp`` holding ``workdir`` at WORK_MOUNT (and ``ipc_dir``),
+            a minimal ``/dev``, ``/proc``, and nothing else.
+        read_only: what the kernel must read (Python, the venv, labkit, the data), shown
+            read-only at the same paths in its own root.
+        hide: paths covered by empty read-only mounts where they lie inside a ``read_only``
+            one (elsewhere they are absent from the kernel's root anyway).
         mem_bytes: RLIMIT_DATA (heap + private mappings; RLIMIT_AS is unusable because the CUDA
             build of torch maps gigabytes of address space at import).
         nproc: RLIMIT_NPROC (processes of the kernel's user).
@@ -66,7 +68,7 @@ class SandboxConfig:
         network: with ``world``, keep the host's network (False: a network namespace with
             only loopback).
         ipc_dir: the host folder of the kernel's ZMQ socket files (``ipc`` transport); with
-            ``private_tmp`` it is bind-mounted at ``world.IPC_MOUNT`` and the kernel's copy of
+            ``own_root`` it is bind-mounted at ``world.IPC_MOUNT`` and the kernel's copy of
             the connection file names that path.
     """
 
@@ -74,9 +76,9 @@ class SandboxConfig:
     env: dict[str, str] = field(default_factory=dict)
     uid: int | None = None
     gid: int | None = None
+    own_root: bool = False
+    read_only: list[str] = field(default_factory=list)
     hide: list[str] = field(default_factory=list)
-    reveal: list[str] = field(default_factory=list)
-    private_tmp: bool = False
     mem_bytes: int | None = None
     nproc: int | None = None
     fsize_bytes: int | None = 1 << 30
@@ -101,8 +103,9 @@ def _libc() -> ctypes.CDLL:
 
 
 PROTECTIONS = {
-    "files": "private files (the course, the gradebook and other students' results hidden in a "
-             "private mount namespace; private /tmp, /var/tmp, /dev/shm)",
+    "files": "private files (a root of the kernel's own: only the Python environment, labkit "
+             "and the data, read-only, and a private /tmp and /dev/shm; no course, gradebook, "
+             "submission or other student's results)",
     "processes": "a process world per submission (PID namespace: student code cannot signal or "
                  "see other kernels, and nothing it starts outlives its grading)",
     "network": "no network for student code (network namespace with only loopback)",
@@ -159,14 +162,6 @@ def isolation_level() -> tuple[str, str]:
     return ("uid" if "users" in have else "weak"), why + ". Missing: " + "; ".join(missing)
 
 
-def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-    libc = _libc()
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
-    if libc.mount(enc(src), enc(target), enc(fstype), flags, enc(data)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {target}: {os.strerror(err)}")
-
-
 def _blocked_ancestor(path: str) -> str | None:
     """The top-most proper ancestor of ``path`` that others may not enter (no o+x), if any."""
     parts = Path(path).parts
@@ -177,62 +172,27 @@ def _blocked_ancestor(path: str) -> str | None:
     return None
 
 
-def _private_mounts(cfg: SandboxConfig) -> str:
-    """Enter a private mount namespace, hide ``cfg.hide``, give a private /tmp (plus /var/tmp,
-    /dev/shm, /run/lock), bring back ``cfg.reveal`` and ``cfg.ipc_dir``; return the kernel's
-    work folder."""
-    if _libc().unshare(_CLONE_NEWNS) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
-    _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
-    # Open everything to keep before any mount hides it.
-    reveal = {}
-    fresh = ("/tmp", *_SHARED_TMP) if cfg.private_tmp else ()  # replaced by empty tmpfs below
-    gone = lambda p: any((p + "/").startswith(d + "/") for d in fresh)  # noqa: E731
-    hidden_dirs = [h.rstrip("/") for h in cfg.hide if os.path.isdir(h) and not gone(h)]
-    keep_open: set[str] = set()  # hidden folders that hold a revealed one: writable until bound
-    for path in dict.fromkeys(os.path.realpath(p) for p in cfg.reveal if os.path.isdir(p)):
-        under_tmp = gone(path)  # in /tmp, /var/tmp, ...: bound back into the fresh tmpfs
-        blocked = None if under_tmp else _blocked_ancestor(path)
-        under_hidden = [h for h in hidden_dirs if path.startswith(h + "/")]
-        keep_open.update(under_hidden)
-        if under_tmp or blocked or under_hidden:
-            reveal[path] = (blocked, os.open(path, os.O_RDONLY | os.O_DIRECTORY))
-    workdir = cfg.workdir
-    if cfg.private_tmp:
-        from .world import IPC_MOUNT
+def _own_root(cfg: SandboxConfig, host_mnt_ns: str) -> str:
+    """Enter the kernel's own root (this process is in a private mount namespace already);
+    return the work folder's path there."""
+    from .world import IPC_MOUNT
 
-        binds = {WORK_MOUNT: os.open(cfg.workdir, os.O_RDONLY | os.O_DIRECTORY)}
-        if cfg.ipc_dir:
-            binds[IPC_MOUNT] = os.open(cfg.ipc_dir, os.O_RDONLY | os.O_DIRECTORY)
-        _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777,size=1g")
-        for target, fd in binds.items():
-            os.mkdir(target)
-            _mount(f"/proc/self/fd/{fd}", target, None, _MS_BIND, None)
-            os.close(fd)
-        for shared in _SHARED_TMP:  # nothing a submission writes there reaches the next one
-            if os.path.isdir(shared) and not os.path.islink(shared):
-                _mount("tmpfs", shared, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777,size=256m")
-        workdir = WORK_MOUNT
-    for path in cfg.hide:
-        if gone(path):
-            continue  # already gone with the old /tmp, /var/tmp, ...
-        if os.path.isdir(path):
-            ro = 0 if path.rstrip("/") in keep_open else _MS_RDONLY
-            _mount("tmpfs", path, "tmpfs", ro | _MS_NOSUID | _MS_NODEV, "size=64k,mode=0555")
-        elif os.path.isfile(path):
-            _mount("/dev/null", path, None, _MS_BIND, None)
-    covered: set[str] = set()
-    for path, (blocked, fd) in reveal.items():
-        if blocked and blocked not in covered:  # an empty, enterable stand-in for the folder
-            _mount("tmpfs", blocked, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=64k")
-            covered.add(blocked)
-        os.makedirs(path, mode=0o755, exist_ok=True)
-        _mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC, None)
-        os.close(fd)
-    for path in keep_open:  # now read-only like every hidden folder
-        if os.path.ismount(path):
-            _mount(None, path, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None)
-    return workdir
+    writable = {WORK_MOUNT: cfg.workdir, **({IPC_MOUNT: cfg.ipc_dir} if cfg.ipc_dir else {})}
+    enter_root(cfg.read_only, writable, cfg.hide, host_mnt_ns)
+    return WORK_MOUNT
+
+
+def _only_own_fds() -> None:
+    """Put stdin, stdout and stderr on ``/dev/null`` and close every other file descriptor:
+    nothing the grader holds (its log, a pipe, a socket) reaches student code."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    top = max(int(fd) for fd in os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") \
+        else resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    os.closerange(3, top + 1)  # close_range(2) where the kernel has it
 
 
 def _limits(cfg: SandboxConfig) -> None:
@@ -256,6 +216,7 @@ def _become_student(cfg: SandboxConfig, data: bytes, workdir: str, keep_jpy: boo
         os.setgid(cfg.gid if cfg.gid is not None else cfg.uid)
         os.setuid(cfg.uid)
     os.chdir(workdir)
+    _only_own_fds()
     keep = {k: v for k, v in os.environ.items() if keep_jpy and k.startswith("JPY_")}
     if not keep_jpy:  # its parent is the namespace's init, PID 1: no parent polling (and no
         keep["JPY_PARENT_PID"] = "1"  # "Ctrl-C will not work" banner on the kernel's stderr)
@@ -274,8 +235,13 @@ def enter_sandbox(cfg: SandboxConfig, connection_file: str) -> str:
     """Apply ``cfg`` to this process (the kernel, before any student code; no ``world``);
     return the path of the kernel's connection file (copied into the work folder so the
     dropped user can read it)."""
-    data = Path(connection_file).read_bytes()  # before /tmp is replaced
-    workdir = _private_mounts(cfg) if (cfg.hide or cfg.private_tmp) else cfg.workdir
+    data = Path(connection_file).read_bytes()  # before the root is replaced
+    workdir = cfg.workdir
+    if cfg.own_root:
+        host_mnt_ns = os.readlink("/proc/self/ns/mnt")
+        if _libc().unshare(_CLONE_NEWNS) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
+        workdir = _own_root(cfg, host_mnt_ns)
     parent = os.getppid()
     conn = _become_student(cfg, data, workdir, keep_jpy=True)
     die_with_parent(parent)  # the grader's worker (after setuid, which clears it)
@@ -297,13 +263,14 @@ def enter_world(cfg: SandboxConfig, connection_file: str, run_kernel) -> None:
 
     from .world import IPC_MOUNT, loopback_up, run_world
 
-    info = json.loads(Path(connection_file).read_bytes())  # before /tmp is replaced
-    if cfg.ipc_dir and cfg.private_tmp and info.get("transport") == "ipc":
+    host_mnt_ns = os.readlink("/proc/self/ns/mnt")
+    info = json.loads(Path(connection_file).read_bytes())  # before the root is replaced
+    if cfg.ipc_dir and cfg.own_root and info.get("transport") == "ipc":
         info["ip"] = info["ip"].replace(cfg.ipc_dir, IPC_MOUNT, 1)  # the kernel's view
     data = json.dumps(info).encode()
 
     def enter():  # PID 1, root
-        workdir = _private_mounts(cfg) if (cfg.hide or cfg.private_tmp) else cfg.workdir
+        workdir = _own_root(cfg, host_mnt_ns) if cfg.own_root else cfg.workdir
         if not cfg.network:
             loopback_up()
 

@@ -70,8 +70,7 @@ def record_for_failure(job: Job, master: Master, status: str, message: str) -> R
 def _package_dirs() -> list[str]:
     """The folders of installed packages on this interpreter's import path: the venv's own and
     any that a .pth file adds (e.g. another venv's). The kernel runs this interpreter with the
-    same site set-up, so it needs each of them, also where one lies under a hidden folder or the
-    kernel's private /tmp."""
+    same site set-up, so its own root holds each of them (read-only), wherever one lies."""
     return [p for p in dict.fromkeys(sys.path)
             if p and os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages") and os.path.isdir(p)]
 
@@ -98,9 +97,10 @@ def _sandbox(job: Job, work: Path, token: str, ipc: Path | None = None) -> Sandb
     if "files" in have:
         import labkit
 
-        cfg.hide, cfg.private_tmp = list(job.hide), True
-        cfg.reveal = [sys.base_prefix, sys.prefix, str(Path(labkit.__file__).parent), job.data_dir,
-                      *_package_dirs()]
+        cfg.own_root, cfg.hide = True, list(job.hide)
+        cfg.read_only = list(dict.fromkeys(p for p in [
+            sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix,
+            str(Path(labkit.__file__).parent), job.data_dir, *_package_dirs()] if p))
     if "processes" in have and ipc is not None:
         cfg.world, cfg.network, cfg.ipc_dir = True, "network" not in have, str(ipc)
         if cfg.uid is not None:

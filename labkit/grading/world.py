@@ -4,9 +4,9 @@ submission outlives its grading.
 With root and Linux namespaces the kernel launcher (``python -m labkit.grading.kernel``,
 process *L*, started by jupyter_client in its own process group) does not become the kernel.
 It unshares new PID, IPC and (unless the course allows the network) network namespaces and
-forks *I*, PID 1 of the new PID namespace: a tiny init that enters the private mount namespace
-(:func:`labkit.grading.sandbox.private_mounts`), mounts the namespace's own ``/proc``, brings
-loopback up, and forks the kernel *K* (PID 2), which drops to the worker slot's own uid and
+forks *I*, PID 1 of the new PID namespace: a tiny init that mounts the namespace's own
+``/proc`` in its private mount namespace, enters the kernel's own root there (only the allowed
+paths: :mod:`labkit.grading.fsroot`), brings loopback up, and forks the kernel *K* (PID 2), which drops to the worker slot's own uid and
 runs IPython. *I* forwards SIGINT/SIGTERM/SIGHUP to K's process group (jupyter_client signals
 L's group, which holds L and I; L ignores them), reaps orphans, and exits with K's status; *L*
 exits with *I*'s. When *I* dies, however it dies, the Linux kernel kills every process of the

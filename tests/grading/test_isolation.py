@@ -7,10 +7,13 @@ cells (tests/grading/hostile.py) are bounded and act only inside a process world
 
 from __future__ import annotations
 
+import ast
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -207,3 +210,137 @@ def test_the_grader_reports_a_process_that_outlives_its_submission(tmp_path):
     assert any("outlived its grading and were killed" in m for m in rec.messages), rec.messages
     assert rec.status == "graded" and _scores(rec) == FULL
     assert leftovers(set(summary.sandbox_uids)) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# the kernel's filesystem is an allow-list: submissions and output folders anywhere are absent
+
+
+def _probe_reads(paths: list[str]) -> str:
+    """A cell that lists or reads each path and prints ``SEEN <path> <text>`` or
+    ``<error> <path>``."""
+    return ("import os\n"
+            f"for p in {paths!r}:\n"
+            "    try:\n"
+            "        seen = os.listdir(p) if os.path.isdir(p) else open(p, errors='replace').read(300)\n"
+            "        print('SEEN', p, seen)\n"
+            "    except OSError as exc:\n"
+            "        print(type(exc).__name__, p)\n")
+
+
+PROBE_FDS = (  # every open descriptor, and a forged line into every one that is a file
+    "import os\n"
+    "for fd in sorted(os.listdir('/proc/self/fd'), key=int):\n"
+    "    try:\n        target = os.readlink('/proc/self/fd/' + fd)\n"
+    "    except OSError:\n        continue\n"
+    "    print('FD', fd, target)\n"
+    "    if target.startswith('/') and target != '/dev/null' or int(fd) in (1, 2):\n"
+    "        try:\n            os.write(int(fd), b'FORGED grader line\\n')\n"
+    "        except OSError:\n            pass\n")
+
+
+def _probe_writes(paths: list[str]) -> str:
+    """A cell that tries to create a file in each folder; prints ``WROTE <p>`` or its errno."""
+    return ("import errno, os\n"
+            f"for p in {paths!r}:\n"
+            "    try:\n"
+            "        open(os.path.join(p, 'labkit-write-probe'), 'w').close()\n"
+            "        print('WROTE', p)\n"
+            "    except OSError as exc:\n"
+            "        print('refused', errno.errorcode[exc.errno], p)\n")
+
+
+@pytest.fixture(scope="module")
+def outside_tmp():
+    """A fresh folder under /srv (outside /tmp and every folder the grader knows), removed after."""
+    if not ROOT:
+        pytest.skip("needs root")
+    os.makedirs("/srv", exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix="labkit-test-", dir="/srv"))
+    base.chmod(0o755)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _other_course(folder: Path, secret: str) -> list[Path]:
+    """Another course's output folder as labkit writes it (files 0644), each holding ``secret``."""
+    files = [folder / "grades.csv", folder / "manual.csv", folder / "manual.html",
+             folder / "feedback" / "victim.html", folder / "results" / "victim.json"]
+    for f in files:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.parent.chmod(0o755)
+        f.write_text(f"student,answer\nvictim,{secret}\n")
+        f.chmod(0o644)
+    return files
+
+
+FS_WAYS = {"world + zygote": {}, "no world": {"process_world": False}}
+
+
+@pytest.fixture(scope="module", params=list(FS_WAYS))
+def probed(request, outside_tmp):
+    """A probe and a victim graded side by side, submissions under /srv, another course's
+    output folder beside --out: (way, records, the probe's printed text, its out folder,
+    secrets, the folders probed for writes)."""
+    import labkit
+    from labkit.runtime import data_dir
+
+    way = request.param
+    if LEVEL[0] != "strong":
+        pytest.skip(f"no process world here: {LEVEL[1]}")
+    name = way.replace(" ", "-").replace("+", "and")
+    secret, other_secret = (f"labkit-secret-{k}-{os.getpid()}" for k in ("victim", "other"))
+    tmp = outside_tmp / name
+    others = _other_course(tmp / "other-out", other_secret)
+    out, subs = tmp / name / "out", tmp / name / "subs"
+    repo = Path(labkit.__file__).resolve().parents[1]
+    reads = [str(subs / "victim.ipynb"), str(subs), *map(str, others), str(tmp / "other-out"),
+             str(out / "course" / "gradebook.db"), str(out), str(TOY), str(outside_tmp), "/srv",
+             str(repo / "tests"), str(repo / "notebooks"), "/etc/passwd", "/etc/shadow", "/home",
+             str(Path.home())]
+    writes = [sys.prefix, sys.base_prefix, str(Path(labkit.__file__).parent), str(data_dir()),
+              "/usr", "/", "/etc", "/dev"]
+    recs, _, graded = _grade(tmp, name, {
+        "victim": [f"SECRET = {secret!r}"],
+        "probe": [_probe_reads(reads), PROBE_FDS, _probe_writes(writes)]}, **FS_WAYS[way])
+    return way, recs, _printed(graded, "probe"), out, (secret, other_secret), writes, reads
+
+
+@pytest.mark.slow
+def test_the_kernel_reads_no_submission_and_no_output_folder_wherever_they_are(probed):
+    way, recs, printed, out, secrets_, _, reads = probed
+    assert recs["probe"].status == "graded" and _scores(recs["probe"]) == FULL, recs["probe"].messages
+    home = str(Path.home())
+    for path in reads[:-1]:  # not even there: the kernel's root holds none of them
+        assert f"FileNotFoundError {path}\n" in printed, (way, path, printed)
+    # the grader's home only where the Python environment lies in it (e.g. /root/.pyenv)
+    allowed = {Path(p).relative_to(home).parts[0] for p in (sys.prefix, sys.base_prefix)
+               if Path(p).is_relative_to(home)}
+    seen = [line for line in printed.splitlines() if line.startswith("SEEN")]
+    assert seen in ([], [f"SEEN {home} {sorted(allowed)}"]) or (
+        len(seen) == 1 and set(ast.literal_eval(seen[0].split(" ", 2)[2])) == allowed), (way, seen)
+    shown = [out / "feedback" / "probe.html", out / "results" / "probe.json",
+             out / "course" / "autograded" / "probe" / "toy.ipynb"]
+    for page in shown:  # what the student and the TA are shown of the probe
+        assert not any(s in page.read_text() for s in secrets_), (way, page)
+
+
+@pytest.mark.slow
+def test_the_kernel_holds_only_its_own_file_descriptors(probed):
+    way, recs, printed, out, *_ = probed
+    fds = dict(line.split()[1:3] for line in printed.splitlines() if line.startswith("FD "))
+    assert fds["0"] == "/dev/null", (way, fds)
+    files = {fd: t for fd, t in fds.items() if t.startswith("/") and t != "/dev/null"}
+    assert files == {}, (way, files)  # only pipes, sockets and event fds of its own
+    assert all(t.split(":")[0] in ("pipe", "socket", "anon_inode") for fd, t in fds.items()
+               if t != "/dev/null"), (way, fds)
+    log = (out / "course" / "logs" / "probe.log").read_text()
+    assert "FORGED" not in log, (way, log[-2000:])
+
+
+@pytest.mark.slow
+def test_the_kernel_cannot_write_to_what_it_may_read(probed):
+    way, recs, printed, _, _, writes, _ = probed
+    for path in writes:
+        assert f"refused EROFS {path}\n" in printed, (way, path, printed)
+        assert not os.path.exists(os.path.join(path, "labkit-write-probe"))

@@ -17,8 +17,8 @@ from labkit.grading.world import CLONE_WORLD
 
 
 def test_the_config_file_round_trips_and_only_its_owner_can_read_it(tmp_path):
-    cfg = SandboxConfig("/w", {"A": "1"}, uid=1234, gid=1235, hide=["/srv"], reveal=["/opt/py"],
-                        private_tmp=True, mem_bytes=2**30, nproc=64, threads=2, world=True,
+    cfg = SandboxConfig("/w", {"A": "1"}, uid=1234, gid=1235, hide=["/srv"], read_only=["/opt/py"],
+                        own_root=True, mem_bytes=2**30, nproc=64, threads=2, world=True,
                         network=False, ipc_dir="/tmp/ipc")
     path = tmp_path / "sandbox.json"
     cfg.write(path)
@@ -47,7 +47,7 @@ def test_a_world_without_network_also_unshares_the_network():
     assert without == CLONE_WORLD | 0x40000000  # CLONE_NEWNET
 
 
-def test_enter_sandbox_gives_the_process_only_its_environment_folder_and_limits(tmp_path):
+def test_enter_sandbox_gives_the_process_only_its_environment_folder_limits_and_own_fds(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     conn = tmp_path / "kernel.json"
@@ -55,20 +55,32 @@ def test_enter_sandbox_gives_the_process_only_its_environment_folder_and_limits(
     cfg = tmp_path / "sandbox.json"
     SandboxConfig(str(work), {"ONLY": "this"}, mem_bytes=3 * 2**30, nproc=None,
                   fsize_bytes=2**20, threads=3).write(cfg)
+    log = tmp_path / "grader.log"  # the grader's log: the process's stdout and stderr
     code = ("import json, os, resource, sys\n"
             "from labkit.grading.sandbox import SandboxConfig, enter_sandbox\n"
+            "held = os.open(sys.argv[3], os.O_WRONLY | os.O_APPEND)  # inherited, not CLOEXEC\n"
             "conn = enter_sandbox(SandboxConfig.read(sys.argv[1]), sys.argv[2])\n"
-            "print(json.dumps({'env': dict(os.environ), 'cwd': os.getcwd(), 'conn': conn,\n"
+            "print('FORGED grader line'); os.write(2, b'FORGED on fd 2')\n"
+            "def link(fd):\n"
+            "    try:\n        return os.readlink('/proc/self/fd/' + fd)\n"
+            "    except OSError:  # the listing's own descriptor, closed by now\n        return None\n"
+            "fds = {fd: link(fd) for fd in os.listdir('/proc/self/fd') if link(fd)}\n"
+            "open('probe.json', 'w').write(json.dumps({'env': dict(os.environ), 'cwd': os.getcwd(),\n"
+            "    'conn': conn, 'fds': fds, 'held': held,\n"
             "    'conn_text': open(conn).read(), 'conn_mode': os.stat(conn).st_mode & 0o777,\n"
             "    'data': resource.getrlimit(resource.RLIMIT_DATA)[0],\n"
             "    'fsize': resource.getrlimit(resource.RLIMIT_FSIZE)[0],\n"
             "    'core': resource.getrlimit(resource.RLIMIT_CORE)[0]}))\n")
     env = {**os.environ, "GRADER_SECRET": "must-not-leak"}
-    out = subprocess.run([sys.executable, "-c", code, str(cfg), str(conn)], env=env, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=120, check=True).stdout
-    got = json.loads(out.splitlines()[-1])
+    with open(log, "wb") as out:
+        subprocess.run([sys.executable, "-c", code, str(cfg), str(conn), str(log)], env=env,
+                       cwd=tmp_path, stdout=out, stderr=out, timeout=120, check=True)
+    got = json.loads((work / "probe.json").read_text())
     assert "GRADER_SECRET" not in got["env"] and got["env"]["ONLY"] == "this"
     assert got["env"]["HOME"] == str(work) and got["env"]["OMP_NUM_THREADS"] == "3"
     assert got["cwd"] == str(work) and got["conn"] == str(work / ".kernel-connection.json")
     assert got["conn_text"] == '{"key": "k"}' and got["conn_mode"] == 0o600
     assert (got["data"], got["fsize"], got["core"]) == (3 * 2**30, 2**20, 0)
+    # no descriptor of the grader's: 0, 1 and 2 on /dev/null, the held log closed
+    assert got["fds"] == dict.fromkeys(("0", "1", "2"), "/dev/null"), got["fds"]  # log closed
+    assert b"FORGED" not in log.read_bytes()

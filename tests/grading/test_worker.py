@@ -42,7 +42,7 @@ def test_the_sandbox_follows_the_jobs_protections(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     bare = _sandbox(_job(tmp_path, tmp_path / "s1.ipynb", protections=[]), work, "tok")
-    assert bare.uid is None and bare.hide == [] and not bare.private_tmp and not bare.world
+    assert bare.uid is None and bare.hide == [] and not bare.own_root and not bare.world
     assert bare.env["NBGRADER_EXECUTION"] == "autograde" and bare.env["LABKIT_GUARD_TOKEN"] == "tok"
     assert bare.env["LABKIT_DATA_DIR"] == str(tmp_path / "data")
     assert bare.env["MPLBACKEND"] == "agg"  # the fast path: figures are never drawn
@@ -51,20 +51,23 @@ def test_the_sandbox_follows_the_jobs_protections(tmp_path):
     assert "MPLBACKEND" not in today and "LABKIT_FAST_GRADING" not in today
     files = _sandbox(_job(tmp_path, tmp_path / "s1.ipynb", protections=["files"], hide=["/srv/x"]),
                      work, "tok")
-    assert files.hide == ["/srv/x"] and files.private_tmp and str(tmp_path / "data") in files.reveal
+    assert files.hide == ["/srv/x"] and files.own_root and str(tmp_path / "data") in files.read_only
+    no_data = _sandbox(Job(student="s1", path="", sha256="", out_dir="", tmp_root=str(tmp_path),
+                           protections=["files"]), work, "tok")
+    assert "" not in no_data.read_only  # never the grader's working folder
 
 
 def test_the_kernel_keeps_every_package_folder_of_the_import_path(tmp_path, monkeypatch):
-    # e.g. a venv whose .pth adds another venv's site-packages under /tmp: the kernel's private
-    # /tmp would hide it (seen: 'No module named ipykernel' from a clone under /tmp)
+    # e.g. a venv whose .pth adds another venv's site-packages under /tmp: the kernel's own root
+    # must hold it (seen: 'No module named ipykernel' from a clone under /tmp)
     other = tmp_path / "other-venv" / "lib" / "python3.11" / "site-packages"
     other.mkdir(parents=True)
     monkeypatch.syspath_prepend(str(other))
     work = tmp_path / "work"
     work.mkdir()
     files = _sandbox(_job(tmp_path, tmp_path / "s1.ipynb", protections=["files"]), work, "tok")
-    assert str(other) in files.reveal
-    assert not any(p == str(tmp_path) for p in files.reveal)  # nothing broader than the packages
+    assert str(other) in files.read_only
+    assert not any(p == str(tmp_path) for p in files.read_only)  # nothing broader than the packages
 
 
 def test_an_unreadable_file_is_recorded_invalid(master, tmp_path):
