@@ -131,7 +131,7 @@ def _calls_in(path: Path, function: str) -> set[str]:
 
 @pytest.mark.parametrize("path, function, callee", [
     ("session.py", "setup", "prepare"),                  # the notebook
-    ("grading/batch.py", "grade_batch", "prepare"),      # the grader (Options.prepare_data)
+    ("grading/batch.py", "_grade_locked", "prepare"),    # the grader (Options.prepare_data), under the out lock
     ("release.py", "_grade", "grade_batch"),             # the release audit grades through it
     ("commands/demo.py", "run", "prepare"),              # the demo
     ("gradescope/run.py", "setup", "prepare"),           # the Gradescope autograder's set-up
