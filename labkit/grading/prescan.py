@@ -10,6 +10,9 @@ only tells the student about them. What it does itself is what nbgrader lacks:
 
 * an unreadable or oversized file -> ``None`` (status ``invalid``) with a clear message
   (nbgrader would stop on it with a traceback);
+* a cell carrying nbgrader metadata with a grade_id the assignment does not have (copied from
+  another version of the notebook) loses that metadata and runs as an ordinary cell, with a
+  message (nbgrader would fail the whole notebook: its gradebook has no such grade);
 * a graded or answer cell whose nbgrader metadata was stripped (nbgrader sees a deleted cell
   and an ordinary one) gets it back when it can be matched: same first line, or, for an
   answer cell, the position right after its neighbour in the assignment;
@@ -35,7 +38,7 @@ import json
 import nbformat
 from nbformat import NotebookNode
 
-__all__ = ["prescan", "MAX_BYTES"]
+__all__ = ["prescan", "quick_check", "size_check", "MAX_BYTES"]
 
 MAX_BYTES = 100 * 2**20  # larger files are rejected as invalid
 _BIG_OUTPUT = 2**20
@@ -49,11 +52,39 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
+def _unreadable(exc: Exception) -> str:
+    return (f"this file is not a readable Jupyter notebook ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); resubmit the .ipynb file saved by Jupyter")
+
+
+def size_check(size: int) -> str:
+    """Why a file of ``size`` bytes is refused ("" = it is not too large)."""
+    if size <= MAX_BYTES:
+        return ""
+    return (f"the file is {size / 2**20:.0f} MiB (limit {MAX_BYTES // 2**20} MiB): clear the "
+            "outputs (Kernel > Restart & Clear Output) and resubmit")
+
+
+def quick_check(raw: bytes) -> str:
+    """Why ``raw`` cannot be a notebook, found without reading it as one ("" = it may be one):
+    its size, UTF-8 and a JSON object holding a list of cells. A JSON parse, no more: the
+    grader refuses such files before it starts a worker for them."""
+    if size_check(len(raw)):
+        return size_check(len(raw))
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+            raise ValueError("no list of 'cells' in it")
+    except Exception as exc:  # any way of not being JSON: encoding, syntax, nesting depth
+        return _unreadable(exc)
+    return ""
+
+
 def _read(raw: bytes) -> tuple[NotebookNode | None, str]:
     """The notebook in ``raw``, or ``(None, why not)``."""
-    if len(raw) > MAX_BYTES:
-        return None, (f"the file is {len(raw) / 2**20:.0f} MiB (limit {MAX_BYTES // 2**20} MiB): "
-                      "clear the outputs (Kernel > Restart & Clear Output) and resubmit")
+    why = quick_check(raw)
+    if why:
+        return None, why
     try:
         nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
         if not isinstance(nb.cells, list):
@@ -62,9 +93,8 @@ def _read(raw: bytes) -> tuple[NotebookNode | None, str]:
             if cell.get("cell_type") not in ("code", "markdown", "raw") or not isinstance(
                     cell.get("source"), str):
                 raise ValueError("a cell has no valid cell_type or source")
-    except Exception as exc:  # any way of not being a notebook: JSON, schema, version, types
-        return None, (f"this file is not a readable Jupyter notebook ({type(exc).__name__}: "
-                      f"{str(exc)[:200]}); resubmit the .ipynb file saved by Jupyter")
+    except Exception as exc:  # any way of not being a notebook: schema, version, types
+        return None, _unreadable(exc)
     return nb, ""
 
 
@@ -85,6 +115,7 @@ def prescan(raw: bytes, release: NotebookNode) -> tuple[NotebookNode | None, lis
     if out_bytes > _BIG_OUTPUT:  # nbgrader's ClearOutput drops them; a huge one is worth a note
         messages.append(f"the notebook carried {out_bytes / 2**20:.1f} MiB of outputs; they were "
                         "cleared before grading (every cell is run again)")
+    _unknown_ids(nb, release, messages)
     _deduplicate(nb, messages)
     present = _restore_metadata(nb, release, messages)
     _deleted(nb, release, present, messages)
@@ -94,6 +125,28 @@ def prescan(raw: bytes, release: NotebookNode) -> tuple[NotebookNode | None, lis
         if sub is not None and rel.metadata["nbgrader"].get("locked") and sub.source != rel.source:
             messages.append(f"the locked cell '{gid}' was edited; nbgrader graded the original")
     return nb, messages
+
+
+def _unknown_ids(nb: NotebookNode, release: NotebookNode, messages: list[str]) -> None:
+    """Strip the nbgrader metadata of cells whose grade_id the assignment does not have (a cell
+    copied from another version of the notebook, say), or that is not nbgrader's: they run as
+    ordinary cells. nbgrader would stop on such a cell (its gradebook has no such grade)."""
+    known = {_gid(c) for c in release.cells} - {None}
+    for i, cell in enumerate(nb.cells):
+        meta = cell.metadata
+        if "nbgrader" not in meta:
+            continue
+        nbg = meta["nbgrader"]
+        gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
+        if isinstance(gid, str) and gid in known:
+            continue
+        del meta["nbgrader"]
+        flagged = isinstance(nbg, dict) and any(nbg.get(k) for k in ("grade", "solution", "locked", "task"))
+        if gid is not None or flagged or not isinstance(nbg, dict):  # else: nothing lost
+            what = f"for {gid!r}, a cell this assignment does not have" if isinstance(gid, str) \
+                else "that nbgrader cannot read"
+            messages.append(f"cell {i} carries nbgrader metadata {what} (copied from another "
+                            "version of the notebook?); it runs as an ordinary cell and is not graded")
 
 
 def _deduplicate(nb: NotebookNode, messages: list[str]) -> None:

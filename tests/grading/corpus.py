@@ -78,6 +78,19 @@ def duplicate(nb: NotebookNode, grade_id: str) -> NotebookNode:
     return nb
 
 
+def old_copy(nb: NotebookNode, grade_id: str, old_id: str, before: str) -> NotebookNode:
+    """``nb`` with a copy of its cell ``grade_id`` carrying ``old_id`` (a grade id of another
+    version of the notebook) inserted before the cell ``before``."""
+    nb = copy.deepcopy(nb)
+    old = copy.deepcopy(nb.cells[find(nb, grade_id)])
+    old.metadata["nbgrader"]["grade_id"] = old_id
+    nb.cells.insert(find(nb, before), old)
+    for c in nb.cells:
+        c.pop("id", None)
+    nb.nbformat_minor = 4
+    return nb
+
+
 def big_outputs(nb: NotebookNode, grade_id: str, mib: int = 3) -> NotebookNode:
     nb = copy.deepcopy(nb)
     cell = nb.cells[find(nb, grade_id)]

@@ -98,3 +98,33 @@ def test_edited_locked_cell_and_big_outputs_are_reported_and_left_to_nbgrader(re
     assert any("outputs" in m and "cleared" in m for m in msgs)
     # nbgrader's ClearOutput and OverwriteCells repair these: prescan changes nothing
     assert nbformat.writes(nb) == nbformat.writes(nbformat.reads(C.dumps(sub).decode(), as_version=4))
+
+
+def test_a_cell_with_a_grade_id_the_assignment_lacks_runs_as_an_ordinary_cell(release):
+    # e.g. a test cell copied from another version of the notebook: nbgrader's gradebook has
+    # no such grade and would fail the whole notebook
+    sub = C.old_copy(release, "q2_test", "q2_test_v0", before="q3_topk")
+    junk = nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade_id": 7}})
+    empty = nbformat.v4.new_code_cell("y = 2", metadata={"nbgrader": {}})
+    sub.cells += [junk, empty]
+    nb, msgs = prescan(C.dumps(sub), release)
+    assert _ids(nb) == _ids(release)[:C.find(release, "q3_topk")] + [None] + \
+        _ids(release)[C.find(release, "q3_topk"):] + [None, None]
+    i = C.find(sub, "q2_test_v0")
+    assert msgs == [f"cell {i} carries nbgrader metadata for 'q2_test_v0', a cell this assignment "
+                    "does not have (copied from another version of the notebook?); it runs as an "
+                    "ordinary cell and is not graded",
+                    f"cell {len(sub.cells) - 2} carries nbgrader metadata that nbgrader cannot read "
+                    "(copied from another version of the notebook?); it runs as an ordinary cell "
+                    "and is not graded"]
+    assert nb.cells[i].source == release.cells[C.find(release, "q2_test")].source  # kept as is
+
+
+@pytest.mark.parametrize("raw, why", [
+    (b"x" * 10, "JSONDecodeError"), (b"\xff\xfe{}", "UnicodeDecodeError"),
+    (b'{"cells": 3}', "no list of 'cells'"), (b"[" * 100_000, "RecursionError")])
+def test_quick_check_refuses_what_cannot_be_a_notebook(release, raw, why):
+    from labkit.grading.prescan import quick_check
+
+    assert why in quick_check(raw) and "not a readable Jupyter notebook" in quick_check(raw)
+    assert quick_check(C.dumps(release)) == ""
