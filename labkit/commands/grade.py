@@ -55,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "submission get status 'missing'")
     parser.add_argument("--import-manual", type=Path, default=None, metavar="SCORES_CSV",
                         help="merge free-text scores (student, grade_id or question, score)")
+    parser.add_argument("--zip-member-limit", type=float, default=64.0, metavar="MIB",
+                        help="refuse a zip member that declares more MiB (default %(default)g)")
+    parser.add_argument("--zip-members-limit", type=int, default=10_000, metavar="N",
+                        help="refuse a zip of more members, extracting nothing (default %(default)s)")
+    parser.add_argument("--zip-ratio-limit", type=float, default=200.0, metavar="R",
+                        help="refuse a zip member over 1 MiB compressed more than R to 1, and a zip "
+                             "whose notebooks declare more than R times its size (default %(default)g)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--allow-network", action="store_true",
                         help="let student code use the network (default: its own network "
@@ -73,16 +80,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _roster(path: Path | None) -> list[str]:
-    import csv
+    """The student ids of the roster CSV ``path`` (UTF-8, with or without a byte-order mark)."""
+    import unicodedata
+
+    from labkit.grading.course import GradingError
+    from labkit.grading.sheets import read_csv
 
     if path is None:
         return []
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        col = next((c for c in ("student", "id") if c in (reader.fieldnames or [])), None)
-        if col is None:
-            raise SystemExit(f"labkit grade: {path} needs a 'student' or 'id' column")
-        return [row[col].strip() for row in reader if row[col].strip()]
+    cols, rows = read_csv(path)
+    col = next((c for c in ("student", "id") if c in cols), None)
+    if col is None:
+        raise GradingError(f"{path} needs a 'student' or 'id' column; found {cols}")
+    return [unicodedata.normalize("NFC", row[col]) for row in rows if row.get(col)]
 
 
 def _import_manual(args: argparse.Namespace) -> int:
@@ -145,13 +155,18 @@ def run(args: argparse.Namespace) -> int:
             print("labkit grade: --drop-manual goes with --force (it forgets the imported "
                   "free-text scores of the students regraded)", file=sys.stderr)
             return 2
+        from labkit.grading.collect import ZipLimits
+
+        limits = ZipLimits(int(args.zip_member_limit * 2**20), args.zip_members_limit,
+                           args.zip_ratio_limit)
         opts = Options(course=args.course, assignment=args.assignment, out=args.out,
                        workers=args.workers, force=args.force, drop_manual=args.drop_manual,
                        cell_timeout=args.timeout,
                        wall_limit=args.wall_limit,
                        mem_bytes=int(args.memory_limit * 2**30) or None,
                        id_pattern=args.id_pattern, roster=_roster(args.roster),
-                       verbose=not args.quiet, network=args.allow_network, fast=args.fast)
+                       verbose=not args.quiet, network=args.allow_network, fast=args.fast,
+                       zip_limits=limits)
         if args.shard is not None:
             from labkit.grading.shards import parse_shard
 
@@ -165,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     out = args.out
     print(f"graded {len(summary.graded)}, skipped {len(summary.skipped)} already graded "
-          f"(--force regrades) in {summary.seconds:.0f} s; isolation: {summary.isolation[0]}")
+          f"(--force regrades) in {summary.seconds:.0f} s; isolation: {summary.isolation[0]}"
+          + (f"; {len(summary.refused)} inputs refused (listed above)" if summary.refused else ""))
     print(f"  {out / 'grades.csv'}\n  {out / 'feedback'}/<student>.html\n  {out / 'manual.html'} "
           f"(score in {out / 'manual.csv'}, then --import-manual)")
     if summary.internal_errors:

@@ -32,13 +32,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .collect import Submission, collect
+from .collect import Submission, ZipLimits, collect
 from .course import GradingError, Master, prepare_master
 from .gradebook import make_private
+from .names import safe_name
 from .outlock import out_lock
 from .outputs import disk_errno, disk_error, disk_errors, is_disk_error, private_dir, sweep_temps
 from .publish import (finish_outputs, keep_manual_scores, pending_dir, publish_record,
-                      published_records)
+                      publish_records, published_records)
 from .results import Record, read_records, write_record
 from .sandbox import isolation_level, protections
 from .worker import Job, grade_one, record_for_failure
@@ -74,6 +75,7 @@ class Options:
     process_world: bool = True  # False: no PID/IPC/network namespaces (to measure their cost)
     fast: bool = True  # False: the plain path (figures drawn, kernel asked to exit); same scores
     zygote: bool = True  # on the fast path with process worlds: kernels forked pre-imported
+    zip_limits: ZipLimits = field(default_factory=ZipLimits)  # checked before extracting
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Summary:
     seconds: float  # the whole call
     grading_seconds: float = 0.0  # from the first worker's start to the last one's end
     sandbox_uids: list[int] = field(default_factory=list)  # the uids the kernels ran as
+    refused: list[str] = field(default_factory=list)  # inputs refused without a student
 
 
 def _hide_list(opts: Options) -> list[str]:
@@ -178,6 +181,14 @@ def sweep_stale_tmp(folder: Path | None = None) -> list[Path]:
     return gone
 
 
+def _publish_refused(jobs: list[Job], reasons: list[str], master: Master, out: Path) -> None:
+    """Records of status ``invalid`` for the files collect refused (each reason its note),
+    published together: no worker, one gradebook transaction."""
+    recs = [record_for_failure(job, master, "invalid", why) for job, why in zip(jobs, reasons)]
+    if recs:
+        publish_records(master, recs, out)
+
+
 def _kill(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -202,7 +213,7 @@ def _run_jobs(jobs: list[Job], master: Master, opts: Options, on_done,
                 slot = min(set(range(opts.workers)) - busy)
                 job = replace(queue.pop(0), slot=slot, uid=uids[slot] if uids else None)
                 proc = ctx.Process(target=_child,
-                                   args=(job, master, logs / f"{job.student}.log", os.getpid()))
+                                   args=(job, master, logs / f"{safe_name(job.student)}.log", os.getpid()))
                 proc.start()
                 running[proc.sentinel] = (proc, job, time.monotonic())
             ready = wait(list(running), timeout=1.0)
@@ -254,8 +265,12 @@ def _grade_locked(inputs: list[Path], opts: Options, out: Path) -> Summary:
         from labkit.prepare import prepare
 
         prepare("tiny", share=True, verbose=opts.verbose)
-    subs = collect(inputs, notebook=master.notebook, assignment=master.assignment,
-                   unzip_dir=master.root / "downloaded", pattern=opts.id_pattern)
+    found = collect(inputs, notebook=master.notebook, assignment=master.assignment,
+                    unzip_dir=master.root / "downloaded", pattern=opts.id_pattern,
+                    zip_limits=opts.zip_limits)
+    subs = found.submissions
+    for line in found.refused:
+        print(f"refused: {line}", file=sys.stderr)
     if opts.shard is not None:  # this machine's stable 1/N of the students
         from .shards import select_shard
 
@@ -281,6 +296,8 @@ def _grade_locked(inputs: list[Path], opts: Options, out: Path) -> Summary:
             skipped.append(s.student)
         else:
             todo.append(s)
+    refused = [s for s in todo if s.refused]  # collect refused them: no worker needed
+    todo = [s for s in todo if not s.refused]
     from labkit.runtime import data_dir
 
     threads = max(1, (os.cpu_count() or 1) // min(opts.workers, max(1, len(todo))))
@@ -299,9 +316,11 @@ def _grade_locked(inputs: list[Path], opts: Options, out: Path) -> Summary:
         raise GradingError(f"cannot claim sandbox uids: {exc}") from exc
     uids = lease.uids if lease else []
     errors: list[str] = []
+    _publish_refused([replace(base, student=s.student, path=str(s.path), sha256=s.sha256)
+                      for s in refused], [s.refused for s in refused], master, out)
 
     def on_done(job: Job, exitcode: int | None, overdue: bool) -> None:
-        pending = pending_dir(master) / f"{job.student}.json"
+        pending = pending_dir(master) / f"{safe_name(job.student)}.json"
         if exitcode is not None and exitcode > DISK_EXIT:  # the worker could not write:
             code = exitcode - DISK_EXIT  # stop, lose nothing published
             raise disk_error(OSError(code, os.strerror(code)), out,
@@ -326,7 +345,7 @@ def _grade_locked(inputs: list[Path], opts: Options, out: Path) -> Summary:
             keep_manual_scores(old.get(job.student), rec, master)
         publish_record(master, rec, out)
         pending.unlink(missing_ok=True)
-        shutil.rmtree(tmp_root / job.student, ignore_errors=True)
+        shutil.rmtree(tmp_root / safe_name(job.student), ignore_errors=True)
 
     zygote = None
     t_jobs = time.monotonic()
@@ -352,5 +371,5 @@ def _grade_locked(inputs: list[Path], opts: Options, out: Path) -> Summary:
                               f"batch, killed: {alive[0]})")
             lease.release()
         shutil.rmtree(tmp_root, ignore_errors=True)
-    return Summary([j.student for j in jobs], skipped, errors, level, time.monotonic() - t0, t_jobs,
-                   uids)
+    return Summary(sorted([j.student for j in jobs] + [s.student for s in refused]), skipped, errors,
+                   level, time.monotonic() - t0, t_jobs, uids, found.refused)

@@ -15,6 +15,7 @@ import html
 from pathlib import Path
 
 from .course import Master
+from .names import safe_name
 from .outputs import write_text
 from .results import Record
 
@@ -107,5 +108,6 @@ def render_feedback(rec: Record, master: Master) -> str:
 
 
 def write_feedback(rec: Record, master: Master, feedback_dir: Path) -> Path:
-    """Write ``feedback_dir/<student>.html`` atomically (mode 0600); return its path."""
-    return write_text(feedback_dir / f"{rec.student}.html", render_feedback(rec, master))
+    """Write ``feedback_dir/<student>.html`` atomically (mode 0600; a long id: its
+    :func:`~labkit.grading.names.safe_name`); return its path."""
+    return write_text(feedback_dir / f"{safe_name(rec.student)}.html", render_feedback(rec, master))

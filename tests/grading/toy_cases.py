@@ -1,4 +1,4 @@
-"""The toy course's corpus: 36 submissions, each with its expected status and points.
+"""The toy course's corpus: 41 submissions, each with its expected status and points.
 
 Questions: q1 free text (5, manual), q2 ``sparsity`` (2), q3 ``topk_mask`` (3).
 """
@@ -23,6 +23,7 @@ PATCHES = ("import builtins\n"
 PATCH_DURING_TEST = ("import builtins\n"
                      "def sparsity(t):\n    builtins.abs = lambda x: 0\n"
                      "    math.isclose = lambda *a, **k: True\n    return 0.5\n")
+LONG_ID = "long-" + "x" * 244  # a 255-byte file name
 FAKE_MODULES = ("class _Anything:\n    def __getattr__(self, name):\n"
                 "        return lambda *a, **k: True\n"
                 "torch = _Anything()\nmath = _Anything()\n")
@@ -130,4 +131,12 @@ def toy_cases(source: NotebookNode, release: NotebookNode, snoop_paths: list[str
              tags={"world"}),
         case("network", "graded", full, lambda: d(C.insert_after(ok, "setup", H.connect(listen_port))),
              tags={"world"}),
+        # Names of any script and length are students of their own; a cell of another release.
+        case("李雷", "graded", full, lambda: d(ok)),
+        case("josé", "graded", {"q2": 0, "q3": 0}, lambda: d(release)),
+        case("josè", "graded", full, lambda: d(ok)),
+        case(LONG_ID, "graded", full, lambda: d(ok)),
+        case("old-release-cell", "graded", full,
+             lambda: d(C.old_copy(ok, "q2_test", "q2_test_v0", before="q3_topk")),
+             "'q2_test_v0', a cell this assignment does not have"),
     ]
