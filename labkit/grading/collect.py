@@ -42,6 +42,7 @@ are an error that names both (the TA decides which one counts).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -134,13 +135,15 @@ def _walk(top: Path, found: list[_Found], refused: list[str]) -> None:
     """The notebooks under the folder ``top``, following links that stay inside it."""
     root = top.resolve()
     seen = {root}
-
-    def visit(folder: Path) -> None:
+    folders = [top]  # depth first, in name order
+    while folders:
+        folder = folders.pop()
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
             refused.append(f"{folder}: cannot be listed ({exc.strerror}): not searched")
-            return
+            continue
+        inner: list[Path] = []
         for entry in entries:
             path = Path(entry.path)
             if entry.name == ".ipynb_checkpoints":
@@ -162,12 +165,11 @@ def _walk(top: Path, found: list[_Found], refused: list[str]) -> None:
                 real = path.resolve()
                 if real not in seen:  # a loop, or a second link to a folder: walked once
                     seen.add(real)
-                    visit(path)
+                    inner.append(path)
             elif _is_notebook_name(entry.name):
                 found.append(_Found(path, path.resolve() if entry.is_file() else path,
                                     "" if entry.is_file() else "not a regular file: not read"))
-
-    visit(top)
+        folders += reversed(inner)
 
 
 def _size(n: float) -> str:
@@ -202,8 +204,8 @@ def _short(part: str) -> str:
 
 def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> str:
     """Extract ``info`` to ``target``, never more than it declares; return why not ("" = done)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         with zf.open(info) as src, open(target, "wb") as dst:
             left = info.file_size
             while chunk := src.read(min(2**20, left + 1)):
@@ -212,7 +214,8 @@ def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> str:
                     raise zipfile.BadZipFile("the member is larger than it declares")
                 dst.write(chunk)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
-        target.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            target.unlink(missing_ok=True)
         return f"it cannot be extracted ({type(exc).__name__}: {str(exc)[:200]})"
     return ""
 

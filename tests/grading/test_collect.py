@@ -195,3 +195,14 @@ def test_a_name_without_an_id_is_named_and_the_rest_goes_on(tmp_path):
     assert found.refused == [f"{tmp_path / '+++.ipynb'}: cannot make a student id from "
                              f"{tmp_path / '+++.ipynb'}: rename it <student>.ipynb or pass "
                              "--id-pattern; not graded"]
+
+
+def test_a_zip_member_that_cannot_be_written_is_refused_and_the_rest_extracted(tmp_path):
+    with zipfile.ZipFile(tmp_path / "e.zip", "w") as zf:
+        zf.writestr("e/a.ipynb", NB)
+        zf.writestr("e/a.ipynb/b.ipynb", NB)  # a file where a folder would be needed
+        zf.writestr("e/c.ipynb", NB)
+    by = _by_id(_collect(tmp_path / "e.zip", tmp=tmp_path))
+    assert not by["a"].refused and not by["c"].refused
+    assert by["b"].refused.startswith("zip member 'e/a.ipynb/b.ipynb': it cannot be extracted (")
+
