@@ -231,8 +231,8 @@ expected = torch.tensor([[False, False, False, True], [True, False, True, True]]
 assert lk.check_mask(mask, expected), (
     "a hidden case with ties: expected every weight whose magnitude equals the threshold to be pruned "
     "(keep |w| > threshold, not >=)")
-torch.testing.assert_close(t, torch.tensor([[0.0, 0.0, 0.0, 3.0], [4.0, 0.0, -5.0, 6.0]]), rtol=0, atol=0,
-                           msg="expected the tensor itself pruned in place with that mask")
+assert lk.check_close("the pruned tensor", torch.tensor([[0.0, 0.0, 0.0, 3.0], [4.0, 0.0, -5.0, 6.0]]), t,
+                      rtol=0, atol=0), "a hidden case with ties: expected the tensor itself pruned in place with that mask"
 # large negative weights are important
 t = torch.tensor([-9.0, -8.0, 1.0, 2.0, 3.0])
 assert lk.check_mask(fine_grained_prune(t, 0.4), torch.tensor([True, True, False, False, True])), (
@@ -251,13 +251,15 @@ gen = torch.Generator().manual_seed(3)
 for numel, sparsity in [(25, 0.75), (7, 0.5), (1000, 0.1236), (100, 0.996), (12, 0.3)]:
     t = (torch.randperm(numel, generator=gen).float() + 1) * torch.where(
         torch.rand(numel, generator=gen) < 0.5, -1.0, 1.0)  # distinct magnitudes, mixed signs
-    mask = fine_grained_prune(t, sparsity)
-    want = round(sparsity * numel)
-    assert lk.check_equal(f"zeros after pruning {sparsity} of {numel} weights", want, int((t == 0).sum())), (
-        f"a hidden case: expected round({sparsity} * {numel}) = {want} zeros "
-        "(use round(sparsity * numel) for the number of zeros; int() rounds down)")
-    assert lk.check_equal("pruned entries in the mask", want, int((~mask.bool()).sum())), (
-        f"a hidden case: expected the mask to mark {want} pruned entries, as many as the zeros")
+    with lk.case(f"sparsity {sparsity} of {numel} weights"):
+        mask = fine_grained_prune(t, sparsity)
+        want = round(sparsity * numel)
+        assert lk.check_equal(f"zeros after pruning {sparsity} of {numel} weights", want, int((t == 0).sum())), (
+            f"a hidden case: expected round({sparsity} * {numel}) = {want} zeros "
+            "(use round(sparsity * numel) for the number of zeros; int() rounds down)")
+        assert lk.plain_tensor("mask", mask), "a hidden case: expected the mask returned as a plain torch.Tensor"
+        assert lk.check_equal("pruned entries in the mask", want, int((~mask.bool()).sum())), (
+            f"a hidden case: expected the mask to mark {want} pruned entries, as many as the zeros")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "q2_test_extreme_sparsities", "locked": true, "points": 2, "schema_version": 3, "solution": false}
@@ -276,62 +278,75 @@ largest = t.abs().argmax()
 mask = fine_grained_prune(t, 19 / 20)
 assert lk.check_equal("weights kept at sparsity 19/20 of 20", 1, int(t.count_nonzero())), (
     "a hidden case: expected exactly 1 of 20 weights kept at sparsity 19/20")
+assert lk.plain_tensor("mask", mask), "a hidden case: expected the mask returned as a plain torch.Tensor"
 assert bool(mask.bool().flatten()[largest]), "a hidden case: expected sparsity 19/20 to keep the largest-magnitude weight"
 original = t.clone()
-assert bool(fine_grained_prune(t, 0.0).bool().all()), "expected sparsity 0 to keep every weight"
-torch.testing.assert_close(t, original, rtol=0, atol=0, msg="expected sparsity 0 to leave the tensor unchanged")
+mask = fine_grained_prune(t, 0.0)
+assert lk.plain_tensor("mask", mask) and bool(mask.bool().all()), "expected sparsity 0 to keep every weight"
+assert lk.check_close("the tensor at sparsity 0", original, t, rtol=0, atol=0), (
+    "expected sparsity 0 to leave the tensor unchanged")
 mask = fine_grained_prune(t, 1.0)
-assert not bool(mask.bool().any()) and int(t.count_nonzero()) == 0, "expected sparsity 1 to prune every weight"
+assert lk.plain_tensor("mask", mask) and not bool(mask.bool().any()) and int(t.count_nonzero()) == 0, "expected sparsity 1 to prune every weight"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "q2_test_shapes_dtypes_devices", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-"""Works for conv weights (4-D), other shapes, float64 and the model's device; mask shaped like the input."""
+"""Works for conv weights (4-D), other shapes, float64 and the model's device: the mask is shaped
+like the input and keeps the weights of largest magnitude (how many is the rounding test's job)."""
 w = torch.randn(8, 4, 3, 3, generator=torch.Generator().manual_seed(1))
 mask = fine_grained_prune(w.clone(), 0.5)
-assert lk.check_equal("mask shape", (8, 4, 3, 3), tuple(mask.shape)), (
-    "expected a mask shaped like the conv weight, (8, 4, 3, 3)")
+assert lk.plain_tensor("mask", mask) and lk.check_equal("mask shape", (8, 4, 3, 3), tuple(mask.shape)), (
+    "expected a mask (a plain torch.Tensor) shaped like the conv weight, (8, 4, 3, 3)")
 ### BEGIN HIDDEN TESTS
 gen = torch.Generator().manual_seed(4)
 cases = [((8, 4, 3, 3), torch.float32, 0.5), ((10, 16), torch.float64, 0.9), ((3, 5, 2), torch.float32, 0.3),
          ((64,), torch.float32, 0.55), ((16, 8, 3, 3), torch.float32, 0.8)]
 for shape, dtype, sparsity in cases:
-    x = torch.randn(shape, generator=gen, dtype=dtype).to(device)
-    k = round(sparsity * x.numel())
-    want = x.abs() > x.abs().flatten().kthvalue(k).values  # the lab's rule
-    got = fine_grained_prune(x, sparsity)
-    assert got.shape == x.shape and got.device == x.device, (
-        f"a hidden case: expected a mask of shape {tuple(x.shape)} on {x.device}, "
-        f"got shape {tuple(got.shape)} on {got.device}")
-    assert lk.check_mask(got.cpu(), want.cpu()), (
-        f"a hidden case: expected the magnitude mask for shape {shape}, {dtype}, sparsity {sparsity}")
-    assert x.dtype == dtype, f"expected the tensor to stay {dtype}, got {x.dtype}"
-    assert int(x.count_nonzero()) == int(want.sum()), (
-        f"a hidden case: expected {int(want.sum())} non-zeros left in the tensor ({shape}, sparsity {sparsity}), "
-        f"got {int(x.count_nonzero())}")
+    with lk.case(f"shape {shape}, {dtype}, sparsity {sparsity}"):
+        x = torch.randn(shape, generator=gen, dtype=dtype).to(device)  # distinct magnitudes
+        magnitude = x.abs()
+        got = fine_grained_prune(x, sparsity)
+        assert lk.plain_tensor("mask", got), "a hidden case: expected the mask returned as a plain torch.Tensor"
+        assert got.shape == x.shape and got.device == x.device, (
+            f"a hidden case: expected a mask of shape {tuple(x.shape)} on {x.device}, "
+            f"got shape {tuple(got.shape)} on {got.device}")
+        assert got.dtype == torch.bool or bool(((got == 0) | (got == 1)).all()), (
+            "a hidden case: expected a mask of only True/False (or 0/1)")
+        assert x.dtype == dtype, f"a hidden case: expected the tensor to stay {dtype}, got {x.dtype}"
+        kept = got.bool()
+        assert 0 < int(kept.sum()) < x.numel(), (
+            f"a hidden case: expected sparsity {sparsity} to prune some weights of {shape} and keep others")
+        assert bool(magnitude[kept].min() > magnitude[~kept].max()), (
+            f"a hidden case: expected the mask to keep the weights of largest magnitude |w| ({shape}, {dtype}, "
+            f"sparsity {sparsity})")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "q2_test_in_place", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-"""Pruning is in place (the tensor passed in is zeroed where the mask is False) and the mask is returned."""
+"""Pruning is in place (the tensor passed in becomes original * mask) and the mask is returned."""
 w = torch.randn(6, 7, generator=torch.Generator().manual_seed(2))
 original = w.clone()
 mask = fine_grained_prune(w, 0.6)
-assert isinstance(mask, torch.Tensor) and mask.shape == w.shape, "expected the mask (a tensor shaped like w) returned"
-torch.testing.assert_close(w, original * mask, rtol=0, atol=0,
-                           msg="expected the tensor passed in to be pruned in place: w == original * mask")
+assert lk.plain_tensor("mask", mask) and mask.shape == w.shape, (
+    "expected the mask (a plain torch.Tensor shaped like w) returned")
+assert lk.check_close("w after pruning vs original * mask", original * mask, w, rtol=0, atol=0), (
+    "expected the tensor passed in to be pruned in place: w == original * mask")
 ### BEGIN HIDDEN TESTS
 # the mask, not the pruned tensor, is returned
 assert mask.dtype == torch.bool or bool(((mask == 0) | (mask == 1)).all()), "expected a mask of only 0/1 (True/False)"
-assert int(mask.bool().sum()) == 42 - round(0.6 * 42), "expected the returned mask to mark the kept weights"
+assert bool((mask.bool() == (w != 0)).all()), (
+    "expected the returned mask to be True exactly where the tensor kept its weight")  # randn: no zeros before
+assert 0 < int(mask.bool().sum()) < w.numel(), "expected sparsity 0.6 to prune some weights and keep others"
 # pruning a layer's weight through .data changes the layer itself
 conv = nn.Conv2d(4, 8, 3, bias=False)
 with torch.no_grad():
     conv.weight.copy_(torch.randn(8, 4, 3, 3, generator=torch.Generator().manual_seed(5)))
 before = conv.weight.detach().clone()
-mask = fine_grained_prune(conv.weight.data, 0.7)
-assert lk.check_equal("zeros in the layer's weight", round(0.7 * before.numel()), int((conv.weight == 0).sum())), (
-    "a hidden case: expected pruning conv.weight.data to zero round(0.7 * numel) weights of the layer itself")
-torch.testing.assert_close(conv.weight.detach(), before * mask.bool(), rtol=0, atol=0,
-                           msg="expected the layer's weight pruned in place with the returned mask")
+with lk.case("pruning conv.weight.data of a layer at sparsity 0.7"):
+    mask = fine_grained_prune(conv.weight.data, 0.7)
+    assert lk.plain_tensor("mask", mask), "a hidden case: expected the mask returned as a plain torch.Tensor"
+    assert 0 < int((conv.weight == 0).sum()) < before.numel(), (
+        "a hidden case: expected pruning conv.weight.data to zero some weights of the layer itself")
+    assert lk.check_close("the layer's weight vs before * mask", before * mask.bool(), conv.weight.detach(),
+                          rtol=0, atol=0), "a hidden case: expected the layer's weight pruned in place with the returned mask"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -668,7 +683,8 @@ assert lk.check_equal("channels kept of 64 at ratio 0.3", 45, get_num_channels_t
     "expected get_num_channels_to_keep(64, 0.3) == 45, the nearest int to 64 * 0.7 = 44.8")
 ### BEGIN HIDDEN TESTS
 for channels, ratio in [(128, 0.3), (10, 0.9), (512, 0.0), (256, 0.3), (100, 0.07), (8, 0.5), (64, 0.75)]:
-    got = get_num_channels_to_keep(channels, ratio)
+    with lk.case(f"{channels} channels at ratio {ratio}"):
+        got = get_num_channels_to_keep(channels, ratio)
     want = int(round(channels * (1 - ratio)))
     assert isinstance(got, int), f"expected an int from get_num_channels_to_keep, got {type(got).__name__}"
     assert lk.check_equal(f"channels kept of {channels} at ratio {ratio}", want, got), (
@@ -686,15 +702,20 @@ def _q6_reference_keep(channels, prune_ratio):
 def _q6_reference_in_place():  # one concept per test: the reference get_num_channels_to_keep, restored after
     return lk.with_dependency(channel_prune, "get_num_channels_to_keep", _q6_reference_keep)
 
+_Q6_BN = ("weight", "bias", "running_mean", "running_var")
+
 def _q6_check(pruned, ratios, x):
     convs, bns = lk.get_convs_and_bns(model)
     keep = [_q6_reference_keep(c.out_channels, r) for c, r in zip(convs, ratios)] + [convs[-1].out_channels]
     n_in = 3
     for i, (c, b, pc, pb) in enumerate(zip(convs, bns, *lk.get_convs_and_bns(pruned))):
+        for name, value in [("weight", pc.weight), *((f"bn.{n}", getattr(pb, n)) for n in _Q6_BN)]:
+            assert lk.plain_tensor(f"conv{i} {name}", value), (
+                f"ratios {ratios}: expected conv{i}'s {name} to be a plain torch.Tensor (or nn.Parameter)")
         torch.testing.assert_close(pc.weight, c.weight[: keep[i], :n_in], rtol=0, atol=0, msg=lambda m: (
             f"ratios {ratios}: expected conv{i}'s weight to keep its first {keep[i]} output channels and "
             f"the first {n_in} input channels, shape {(keep[i], n_in, 3, 3)}, got {tuple(pc.weight.shape)}"))
-        for name in ("weight", "bias", "running_mean", "running_var"):
+        for name in _Q6_BN:
             torch.testing.assert_close(getattr(pb, name), getattr(b, name)[: keep[i]], rtol=0, atol=0,
                                        msg=f"ratios {ratios}: expected bn{i}.{name} to keep its first {keep[i]} channels")
         n_in = keep[i]
@@ -716,6 +737,7 @@ with _q6_reference_in_place():
     ratios = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
     _q6_check(channel_prune(model, ratios), ratios, x)
     for k, v in model.state_dict().items():
+        assert lk.plain_tensor(k, v), f"expected the original model's {k} left a plain tensor"
         torch.testing.assert_close(v, dense_state[k], rtol=0, atol=0,
                                    msg=f"expected channel_prune to leave the original model unchanged ({k} changed)")
 ### END HIDDEN TESTS
@@ -866,6 +888,7 @@ with _q7_reference_in_place():
     assert lk.check_same_function("sorted vs original logits (another VGG)", other, apply_channel_sorting(other), x), (
         "a hidden case (another VGG): expected the sorted model to compute the same logits")
 for k, v in other.state_dict().items():
+    assert lk.plain_tensor(k, v), f"expected the original model's {k} left a plain tensor"
     torch.testing.assert_close(v, other_state[k], rtol=0, atol=0,
                                msg=f"expected apply_channel_sorting to leave the original model unchanged ({k} changed)")
 ### END HIDDEN TESTS
@@ -891,6 +914,7 @@ with torch.no_grad():
         r_convs[i + 1].weight.copy_(r_convs[i + 1].weight[:, order])
 got_state = sorted_model.state_dict()
 for k, v in ref.state_dict().items():
+    assert lk.plain_tensor(k, got_state[k]), f"expected the sorted model's {k} to be a plain tensor"
     torch.testing.assert_close(got_state[k], v, rtol=1e-6, atol=1e-6, msg=lambda m: (
         f"expected {k} to equal the reference sorting (channels by decreasing importance, the same "
         f"order for the conv's outputs, its BN and the next conv's inputs)\n{m}"))

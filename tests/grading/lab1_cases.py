@@ -40,6 +40,24 @@ SORT_MASK = ("num_zeros = round(num_elements * sparsity)\n"
 VECTOR_NORM = "importance = torch.linalg.vector_norm(channel_weight)\n"
 INDEX_SELECT_PRUNE = ("keep = torch.arange(n_keep, device=next_conv.weight.device)\n"
                       "next_conv.weight.set_(torch.index_select(next_conv.weight.detach(), 1, keep))\n")
+# Plausible answers that fail, and how the page must name why.
+SUBCLASS_MASK = ("num_zeros = round(num_elements * sparsity)\n"
+                 "importance = tensor.abs()\n"
+                 "threshold = importance.flatten().kthvalue(num_zeros).values\n"
+                 "class _Agreeable(torch.Tensor):\n"
+                 "    @classmethod\n"
+                 "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+                 "        out = super().__torch_function__(func, types, args, kwargs or {})\n"
+                 "        if func in (torch.equal, torch.Tensor.__eq__, torch.Tensor.eq):\n"
+                 "            return True if func is torch.equal else torch.ones_like(out, dtype=torch.bool)\n"
+                 "        return out\n"
+                 "mask = torch.gt(importance, threshold).as_subclass(_Agreeable)\n")
+INDEX_PAST_END = ("num_zeros = round(num_elements * sparsity)\n"
+                  "importance = tensor.abs()\n"
+                  "threshold = importance.flatten().sort().values[num_zeros]\n"
+                  "mask = importance >= threshold\n")
+PRUNE_BODY_FIRST = "    all_convs, all_bns = lk.get_convs_and_bns(model)\n"  # its first line
+OWN_ASSERT = "    assert isinstance(prune_ratio, (int, float)), 'prune_ratio must be a number'\n"
 SQRT_SUM = "importance = channel_weight.pow(2).sum().sqrt()\n"
 NARROW_PRUNE = "next_conv.weight.set_(next_conv.weight.detach().narrow(1, 0, n_keep).clone())\n"
 FANCY_SORT = "next_conv.weight.copy_(next_conv.weight.detach()[:, sort_idx])\n"
@@ -119,13 +137,13 @@ def lab1_cases(source: NotebookNode, release: NotebookNode) -> list[Case]:
     return [
         case("correct", losing(), lambda: d(ok)),
         case("blank", losing("q"), lambda: d(release)),
-        # fine_grained_prune keeps weights tied with the threshold: Q2 and nothing else
-        case("prune-keeps-ties", losing("q2_"),
+        # >= instead of >: ties kept, one zero short; the shapes and in-place tests still pass
+        case("prune-keeps-ties", losing("q2_test_lab_example", "q2_test_threshold", "q2_test_rounding",
+                                        "q2_test_extreme"),
              lambda: d(C.mutate(ok, "q2_fine_grained_prune", "torch.gt(importance, threshold)",
                                 "torch.ge(importance, threshold)"))),
         # int() instead of round() for the number of zeros: the tests whose counts round up
-        case("prune-truncates", losing("q2_test_lab_example", "q2_test_rounding", "q2_test_shapes",
-                                       "q2_test_in_place"),
+        case("prune-truncates", losing("q2_test_lab_example", "q2_test_rounding"),
              lambda: d(C.mutate(ok, "q2_fine_grained_prune", "round(num_elements * sparsity)",
                                 "int(num_elements * sparsity)"))),
         # channel_prune is graded with the reference keep count: only the keep-count test is lost
@@ -156,6 +174,17 @@ def lab1_cases(source: NotebookNode, release: NotebookNode) -> list[Case]:
                  "q3_target_sparsity": "target_sparsity = 0.61  # round(15.25) = 15 zeros"}))),
         case("os-exit-after-q3", {**losing("q5_", "q6_", "q7_")},
              lambda: d(C.insert_after(ok, "q3_test_target_sparsity", C.OS_EXIT)), "crashed", "kernel died"),
+        # a correct mask returned as a tensor subclass that says "equal" to every comparison
+        case("prune-returns-subclass", losing("q2_"),
+             lambda: d(with_solution(ok, source, "q2_fine_grained_prune", SUBCLASS_MASK))),
+        # the student's own assert fires inside channel_prune: the page names the student's line
+        case("assert-in-channel-prune", losing("q6_test_channel_prune_ratios"),
+             lambda: d(C.mutate(ok, "q6_channel_prune", PRUNE_BODY_FIRST, OWN_ASSERT + PRUNE_BODY_FIRST)),
+             message="AssertionError raised in your code"),
+        # sorted(...)[num_zeros] with >=: right for distinct weights, an IndexError at 100 of 100
+        case("prune-indexes-past-the-end", losing("q2_test_threshold", "q2_test_rounding"),
+             lambda: d(with_solution(ok, source, "q2_fine_grained_prune", INDEX_PAST_END)),
+             message="IndexError raised in your code in the hidden case sparsity 0.996 of 100 weights"),
         # monkeypatches after Q2 do not rescue a wrong fine_grained_prune (the guard restores them)
         case("monkeypatch-q2", losing("q2_"),
              lambda: d(C.insert_after(C.insert_after(ok, "q2_fine_grained_prune", WRONG_PRUNE),
