@@ -219,8 +219,10 @@ def grade_one(job: Job, master: Master) -> Record:
     graded = course / "autograded" / name / master.assignment / f"{master.notebook}.ipynb"
     if not result["success"] or not graded.is_file():
         log = (result.get("error") or result.get("log") or "").strip().splitlines()
+        print(result.get("log") or "", result.get("error") or "", sep="\n", flush=True)  # the TA's log
         rec = record_for_failure(job, master, "crashed",
-                                 "nbgrader could not grade this notebook: " + (log[-1] if log else "?"))
+                                 "nbgrader could not grade this notebook: " + (log[-1] if log else "?")
+                                 + f" (the grader's log: course/logs/{name}.log)")
         rec.messages = messages + rec.messages
     else:
         rec.scores, rec.max_scores = read_scores(course / "gradebook.db", master.notebook,
