@@ -1,18 +1,26 @@
 """The full profile's files: CIFAR-10 and the published VGG checkpoint, downloaded and verified.
 
 Downloads go to a ``.part`` file and are renamed only after they verify, so an interrupted or
-corrupt download never leaves a file that looks complete. CIFAR-10 is checked against the md5
-published with the dataset (the one torchvision checks). The published checkpoint is checked
-against a pinned sha256 and size (:data:`PUBLISHED_SHA256`, :data:`PUBLISHED_SIZE`; they come
-from a third-party Git LFS copy of the file until a machine with internet confirms them, see
-BENCHMARKS.md); a course can pin another file with ``labkit fetch --checkpoint-sha256`` or
-``LABKIT_CHECKPOINT_SHA256``.
+corrupt download never leaves a file that looks complete. CIFAR-10 is checked against a pinned
+sha256 and size (:data:`CIFAR10_SHA256`, :data:`CIFAR10_SIZE`) and the md5 published with the
+dataset (the one torchvision checks). The published checkpoint is checked against a pinned
+sha256 and size (:data:`PUBLISHED_SHA256`, :data:`PUBLISHED_SIZE`; they come from a third-party
+Git LFS copy of the file until a machine with internet confirms them, see BENCHMARKS.md); a
+course can pin another file with ``labkit fetch --checkpoint-sha256`` or
+``LABKIT_CHECKPOINT_SHA256``. The checkpoint is tried at each of :data:`CHECKPOINT_URLS` in
+order (the published URL, then the course's mirror).
+
+A file pinned by sha256 is safe whatever TLS says, so for such a file a certificate that cannot
+be verified (an outdated CA bundle, the course host's certificate) is retried once without TLS
+verification, for that request only, and said so in one line; the pin then decides. A download
+without a sha256 pin is never retried: it fails with :class:`CertificateError`.
 
 Every failure is one of four kinds, each with its own exception and a message that says what
 to do: :class:`NotDownloadedError` (offline, unreachable, HTTP error), :class:`CertificateError`
 (HTTPS certificate could not be verified), :class:`CorruptFileError` (truncated or unreadable),
 :class:`NotPublishedError` (a valid checkpoint, but not the published file). Nothing here
-retries or deletes a file it did not download, so no failure can loop.
+deletes a file it did not download, and each URL is tried at most twice (the one retry above),
+so no failure can loop.
 """
 
 from __future__ import annotations
@@ -21,9 +29,11 @@ import hashlib
 import os
 import shutil
 import ssl
+import sys
 import tarfile
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +45,8 @@ from .profiles import (PUBLISHED_SHA256, PUBLISHED_SIZE, SELF_TRAINED_NAME, SHA2
 from .runtime import is_autograding
 
 __all__ = [
-    "CIFAR10_URL", "CIFAR10_MD5", "CHECKPOINT_URL", "PUBLISHED_SHA256", "PUBLISHED_SIZE",
+    "CIFAR10_URL", "CIFAR10_MD5", "CIFAR10_SHA256", "CIFAR10_SIZE", "CHECKPOINT_URL",
+    "CHECKPOINT_MIRROR_URL", "CHECKPOINT_URLS", "PUBLISHED_SHA256", "PUBLISHED_SIZE",
     "FetchError", "NotDownloadedError", "CertificateError", "CorruptFileError", "NotPublishedError",
     "Fetched", "FullFiles", "download", "fetch_cifar10", "fetch_checkpoint", "verify_published",
     "ensure_full_profile", "choose_profile", "safe_extractall",
@@ -43,12 +54,28 @@ __all__ = [
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+CIFAR10_SIZE = 170_498_071  # bytes
 CHECKPOINT_URL = "https://hanlab18.mit.edu/files/course/labs/vgg.cifar.pretrained.pth"
+# the course's own copy (the course moved the file once already, when its old host died)
+CHECKPOINT_MIRROR_URL = "https://file.hanlab.ai/courses/6s965/labs/assets/vgg.cifar.pretrained.pth"
+CHECKPOINT_URLS = (CHECKPOINT_URL, CHECKPOINT_MIRROR_URL)  # tried in this order
+UNVERIFIED_TLS = ("could not verify the certificate of {url}; downloading without TLS verification, "
+                  "the file is checked against its pinned sha256")
 FULL_VGG_PARAMETERS = 9_228_362
 
 
 class FetchError(RuntimeError):
-    """A download failed or a file did not verify; the message says what to do."""
+    """A download failed or a file did not verify; the message says what to do.
+
+    Attributes:
+        what: what failed, in a few words (the message without the advice), for a list of
+            the URLs tried.
+    """
+
+    def __init__(self, message: str, *, what: str | None = None) -> None:
+        super().__init__(message)
+        self.what = what or message
 
 
 class NotDownloadedError(FetchError):
@@ -93,11 +120,30 @@ class FullFiles:
 
 
 def _digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
+    return _digests(path, (algorithm,))[algorithm]
+
+
+def _digests(path: Path, algorithms: Sequence[str]) -> dict[str, str]:
+    """The hex digests of ``path`` for each algorithm, in one read."""
+    hashes = {a: hashlib.new(a) for a in algorithms}
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+            for h in hashes.values():
+                h.update(block)
+    return {a: h.hexdigest() for a, h in hashes.items()}
+
+
+def _mismatch(path: Path, *, md5: str | None, sha256: str | None, size: int | None) -> str | None:
+    """What differs from the pins given (size first: no hashing for a truncated file), or None."""
+    got = path.stat().st_size
+    if size is not None and got != size:
+        return f"{got:,} bytes, expected {size:,}"
+    pins = {a: want.lower() for a, want in (("sha256", sha256), ("md5", md5)) if want}
+    digests = _digests(path, tuple(pins)) if pins else {}
+    for algorithm, want in pins.items():
+        if digests[algorithm] != want:
+            return f"{got:,} bytes, {algorithm} {digests[algorithm]}, expected {want}"
+    return None
 
 
 def _is_certificate_failure(error: BaseException) -> bool:
@@ -105,45 +151,86 @@ def _is_certificate_failure(error: BaseException) -> bool:
     return isinstance(reason, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(error)
 
 
-def download(url: str, dest: Path, *, md5: str | None = None, timeout: float = 30.0,
-             verbose: bool = True) -> Path:
-    """Download ``url`` to ``dest`` atomically (progress bar with ``verbose``), checking ``md5``.
-
-    Raises:
-        CertificateError: HTTPS certificate not verified.
-        NotDownloadedError: offline, unreachable, HTTP error or timeout.
-        CorruptFileError: the md5 differs.
-        Nothing is left at ``dest`` after a failure.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
+def _copy(url: str, part: Path, *, timeout: float, verbose: bool, label: str,
+          context: ssl.SSLContext | None = None) -> None:
+    """Copy ``url`` into ``part`` with a progress bar (``verbose``); ``part`` removed on failure."""
+    extra = {} if context is None else {"context": context}
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
+        with urllib.request.urlopen(url, timeout=timeout, **extra) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}",
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {label}",
                       leave=False, disable=not verbose) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
                     bar.update(len(block))
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
+def _transfer(url: str, part: Path, dest: Path, *, pinned: bool, timeout: float, verbose: bool) -> None:
+    """Copy ``url`` into ``part``; for a ``pinned`` file, retry a certificate failure unverified.
+
+    The retry uses an unverified TLS context for that one request and says so in one line
+    (:data:`UNVERIFIED_TLS`, on stderr, whatever ``verbose``); the caller checks the pin.
+
+    Raises:
+        CertificateError: not verified and not ``pinned``.
+        NotDownloadedError: any other failure (named with ``dest``, where to copy it by hand).
+    """
+    try:
+        try:
+            _copy(url, part, timeout=timeout, verbose=verbose, label=dest.name)
+        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            if not (pinned and _is_certificate_failure(e)):
+                raise
+            print(UNVERIFIED_TLS.format(url=url), file=sys.stderr, flush=True)
+            _copy(url, part, timeout=timeout, verbose=verbose, label=dest.name,
+                  context=ssl._create_unverified_context())  # the pin decides
     except (urllib.error.URLError, OSError, TimeoutError) as e:
+        raise _not_downloaded(url, dest, e) from e
+
+
+def _not_downloaded(url: str, dest: Path, e: BaseException) -> NotDownloadedError:
+    by_hand = f"download it in a browser and copy it to {dest}, or use the tiny profile " \
+              "(LABKIT_PROFILE=tiny), which needs no download"
+    reason = getattr(e, "reason", e)
+    if _is_certificate_failure(e):
+        return CertificateError(
+            f"could not verify the certificate of {url} ({reason}): this Python's CA "
+            "certificates are missing or out of date, or a proxy intercepts HTTPS. Update them "
+            "(`pip install --upgrade certifi`; on macOS run Python's 'Install "
+            f"Certificates.command'), or {by_hand}.", what=f"could not verify the certificate ({reason})")
+    what = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else str(e)
+    return NotDownloadedError(f"not downloaded: could not download {url} ({what}). If this machine "
+                              f"is offline, {by_hand}.", what=f"not downloaded ({what})")
+
+
+def download(url: str, dest: Path, *, md5: str | None = None, sha256: str | None = None,
+             size: int | None = None, timeout: float = 30.0, verbose: bool = True) -> Path:
+    """Download ``url`` to ``dest`` atomically (progress bar with ``verbose``), checking the pins.
+
+    Args:
+        url: what to download.
+        dest: where; written as ``dest.part`` and renamed once every pin given matches.
+        md5, sha256, size: the pins to check (each optional). With ``sha256``, a certificate
+            that cannot be verified is retried once without TLS verification (see module doc).
+        timeout: seconds to wait for the server.
+        verbose: show a progress bar.
+
+    Raises:
+        CertificateError: HTTPS certificate not verified (and no ``sha256`` pin).
+        NotDownloadedError: offline, unreachable, HTTP error or timeout.
+        CorruptFileError: the size, sha256 or md5 differs.
+        Nothing is left at ``dest`` after a failure.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    _transfer(url, part, dest, pinned=sha256 is not None, timeout=timeout, verbose=verbose)
+    if problem := _mismatch(part, md5=md5, sha256=sha256, size=size):
         part.unlink(missing_ok=True)
-        by_hand = f"download it in a browser and copy it to {dest}, or use the tiny profile " \
-                  "(LABKIT_PROFILE=tiny), which needs no download"
-        if _is_certificate_failure(e):
-            raise CertificateError(
-                f"could not verify the certificate of {url} ({getattr(e, 'reason', e)}): this "
-                "Python's CA certificates are missing or out of date, or a proxy intercepts "
-                "HTTPS. Update them (`pip install --upgrade certifi`; on macOS run Python's "
-                f"'Install Certificates.command'), or {by_hand}.") from e
-        what = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else str(e)
-        raise NotDownloadedError(
-            f"not downloaded: could not download {url} ({what}). If this machine is offline, "
-            f"{by_hand}.") from e
-    if md5 is not None and (got := _digest(part, "md5")) != md5:
-        size = part.stat().st_size
-        part.unlink(missing_ok=True)
-        raise CorruptFileError(f"{url} arrived corrupt ({size:,} bytes, md5 {got}, expected {md5}); "
-                               "run `labkit fetch` again")
+        raise CorruptFileError(f"{url} arrived corrupt ({problem}); it was deleted: run `labkit "
+                               "fetch` again", what=f"arrived corrupt ({problem})")
     part.replace(dest)
     return dest
 
@@ -172,16 +259,24 @@ def safe_extractall(tar: tarfile.TarFile, dest: Path) -> None:
     tar.extractall(dest)  # noqa: S202 - every member checked above
 
 
-def fetch_cifar10(root: Path, *, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5,
+def fetch_cifar10(root: Path, *, url: str = CIFAR10_URL, md5: str | None = CIFAR10_MD5,
+                  sha256: str | None = CIFAR10_SHA256, size: int | None = CIFAR10_SIZE,
                   verbose: bool = True) -> Fetched:
     """Make sure ``root/cifar-10-batches-py`` exists: download and extract the archive if not.
 
-    An archive already in ``root`` (copied there by hand) is verified and extracted without
-    downloading. Extraction goes to a temporary folder renamed at the end.
+    An archive already in ``root`` (copied there by hand) is checked against the same pins and
+    extracted without downloading. Extraction goes to a temporary folder renamed at the end.
+
+    Args:
+        root: the data folder (``data/cifar10``).
+        url: where the archive is published.
+        md5, sha256, size: the archive's pins (default: the published CIFAR-10's); with a
+            ``sha256``, a certificate failure is retried unverified (see :func:`download`).
+        verbose: progress bar.
 
     Raises:
         NotDownloadedError, CertificateError, CorruptFileError: see :func:`download`; also an
-            archive copied by hand whose md5 differs.
+            archive copied by hand whose size, sha256 or md5 differs.
     """
     root = Path(root)
     batches = root / "cifar-10-batches-py"
@@ -190,11 +285,11 @@ def fetch_cifar10(root: Path, *, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5,
     archive = root / "cifar-10-python.tar.gz"
     downloaded = False
     if archive.is_file():
-        if _digest(archive, "md5") != md5:
-            raise CorruptFileError(f"{archive} is corrupt or not the CIFAR-10 archive (md5 differs): "
+        if problem := _mismatch(archive, md5=md5, sha256=sha256, size=size):
+            raise CorruptFileError(f"{archive} is corrupt or not the CIFAR-10 archive ({problem}): "
                                    "delete it and run `labkit fetch`")
     else:
-        download(url, archive, md5=md5, verbose=verbose)
+        download(url, archive, md5=md5, sha256=sha256, size=size, verbose=verbose)
         downloaded = True
     tmp = root / ".extract.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -255,17 +350,32 @@ def verify_published(path: Path, sha256: str | None = None) -> str:
     raise kind(f"{path}: {why}; the pinned file has {expected}")
 
 
-def fetch_checkpoint(dest: Path, *, url: str = CHECKPOINT_URL, sha256: str | None = None,
-                     verbose: bool = True) -> Fetched:
+def _candidates(url: str | Sequence[str]) -> tuple[str, ...]:
+    """The URLs to try in order: a sequence as given; the published URL and then its mirror."""
+    if isinstance(url, str):
+        return tuple(CHECKPOINT_URLS) if url == CHECKPOINT_URL else (url,)
+    return tuple(url)
+
+
+def fetch_checkpoint(dest: Path, *, url: str | Sequence[str] = CHECKPOINT_URLS,
+                     sha256: str | None = None, verbose: bool = True) -> Fetched:
     """Make sure the published dense checkpoint is at ``dest`` and verifies (see module doc).
 
     A file already at ``dest`` is verified, never deleted or downloaded again: when it is not
-    the published file, the error says what to do with it. A download that does not verify is
-    deleted and reported (one attempt; nothing loops).
+    the published file, the error says what to do with it. Otherwise each URL is tried in
+    order until one gives the pinned file; a download that does not verify is deleted.
+
+    Args:
+        dest: where the checkpoint goes (``data/vgg.cifar.pretrained.pth``).
+        url: the URLs to try in order (default :data:`CHECKPOINT_URLS`), or one URL
+            (:data:`CHECKPOINT_URL` stands for it and its mirror).
+        sha256: another file to pin (see :func:`verify_published`).
+        verbose: progress bars.
 
     Raises:
         NotDownloadedError, CertificateError: the download failed.
         CorruptFileError, NotPublishedError: the file (there or downloaded) did not verify.
+        With several URLs, the error names each URL and what failed there.
     """
     dest = Path(dest)
     if dest.is_file():
@@ -280,8 +390,23 @@ def fetch_checkpoint(dest: Path, *, url: str = CHECKPOINT_URL, sha256: str | Non
         except CorruptFileError as e:
             raise CorruptFileError(f"{e}. Delete it and run `labkit fetch` again.") from None
         return Fetched(dest, downloaded=False)
+    urls = _candidates(url)
+    failures: list[tuple[str, FetchError]] = []
+    for candidate in urls:
+        try:
+            return _download_checkpoint(candidate, dest, sha256, verbose=verbose)
+        except FetchError as e:
+            if len(urls) == 1:
+                raise
+            failures.append((candidate, e))
+    raise _none_worked(dest, failures)
+
+
+def _download_checkpoint(url: str, dest: Path, sha256: str | None, *, verbose: bool) -> Fetched:
+    """One URL: download to ``dest.download``, verify against the pin, rename to ``dest``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".download")
-    download(url, part, verbose=verbose)
+    _transfer(url, part, dest, pinned=True, timeout=30.0, verbose=verbose)  # always pinned
     try:
         verify_published(part, sha256)
     except NotPublishedError as e:
@@ -289,13 +414,26 @@ def fetch_checkpoint(dest: Path, *, url: str = CHECKPOINT_URL, sha256: str | Non
         raise NotPublishedError(
             f"the file downloaded from {url} is not the published checkpoint ({e}); it was "
             f"deleted. If the course republished it and you trust the source, pin its sha256: "
-            f"`labkit fetch --checkpoint-sha256 <sha256>` (or {SHA256_ENV})") from None
+            f"`labkit fetch --checkpoint-sha256 <sha256>` (or {SHA256_ENV})",
+            what=f"not the published checkpoint ({e}); deleted") from None
     except CorruptFileError as e:
         part.unlink(missing_ok=True)
         raise CorruptFileError(f"the file downloaded from {url} arrived corrupt ({e}); it was "
-                               "deleted: run `labkit fetch` again") from None
+                               "deleted: run `labkit fetch` again",
+                               what=f"arrived corrupt ({e}); deleted") from None
     part.replace(dest)
     return Fetched(dest, downloaded=True)
+
+
+def _none_worked(dest: Path, failures: list[tuple[str, FetchError]]) -> FetchError:
+    """One error naming every URL tried and what failed there, of the kind they share."""
+    kinds = {type(e) for _, e in failures}
+    kind: type[FetchError] = kinds.pop() if len(kinds) == 1 else (
+        NotDownloadedError if all(issubclass(k, NotDownloadedError) for k in kinds) else FetchError)
+    tried = "; ".join(f"{url}: {e.what}" for url, e in failures)
+    return kind(f"could not fetch {dest.name} from any of its {len(failures)} URLs ({tried}). "
+                f"Download it in a browser from one of them and copy it to {dest}, or use the tiny "
+                "profile (LABKIT_PROFILE=tiny), which needs no download.")
 
 
 def _say(done: list[str], line: str, verbose: bool) -> None:
@@ -308,12 +446,12 @@ def ensure_full_profile(profile: Profile, *, download: bool, verbose: bool,
                         sha256: str | None = None) -> FullFiles:
     """Make the full profile's files ready as far as allowed; say what was found and done.
 
-    * CIFAR-10: used when extracted; else extracted from an archive copied by hand (md5
-      checked); else, with ``download``, downloaded with a progress bar.
+    * CIFAR-10: used when extracted; else extracted from an archive copied by hand (size,
+      sha256 and md5 checked); else, with ``download``, downloaded with a progress bar.
     * The checkpoint: the published file at ``profile.published_checkpoint`` is verified
       (pinned sha256 + size); a self-trained one (``profile.trained_checkpoint``) is used as
       such when the published one is absent; with ``download`` and neither present, the
-      published one is downloaded. A file at the published path that is a readable checkpoint
+      published one is downloaded (from each of :data:`CHECKPOINT_URLS` in turn). A file at the published path that is a readable checkpoint
       but not the published file is used with a warning (kind "unverified").
 
     Without ``download``, missing files are reported in the result (kind "missing", data None),
@@ -331,7 +469,8 @@ def ensure_full_profile(profile: Profile, *, download: bool, verbose: bool,
     archive = Path(profile.data_root) / "cifar-10-python.tar.gz"
     data: Path | None = batches if batches.is_dir() else None
     if data is None and (download or archive.is_file()):
-        got = fetch_cifar10(profile.data_root, url=CIFAR10_URL, md5=CIFAR10_MD5, verbose=verbose)
+        got = fetch_cifar10(profile.data_root, url=CIFAR10_URL, md5=CIFAR10_MD5, sha256=CIFAR10_SHA256,
+                            size=CIFAR10_SIZE, verbose=verbose)
         data = got.path
         _say(done, f"CIFAR-10: {'downloaded to' if got.downloaded else 'extracted in'} {data}", verbose)
 
@@ -356,7 +495,7 @@ def ensure_full_profile(profile: Profile, *, download: bool, verbose: bool,
                    "published one; `labkit fetch` downloads that)", verbose)
         return FullFiles(data, trained, "self-trained", tuple(done))
     if download:
-        fetch_checkpoint(published, url=CHECKPOINT_URL, sha256=sha256, verbose=verbose)
+        fetch_checkpoint(published, url=CHECKPOINT_URLS, sha256=sha256, verbose=verbose)
         _say(done, f"checkpoint: downloaded the published one to {published} (sha256 verified)", verbose)
         return FullFiles(data, published, "published", tuple(done))
     return FullFiles(data, None, "missing", tuple(done))
@@ -368,7 +507,7 @@ def choose_profile(profile: str | None = None, *, download: bool = True, verbose
     As the original lab does on Colab: when the choice is automatic (no argument, no
     ``LABKIT_PROFILE``, not grading) and a GPU is present but CIFAR-10 or the checkpoint is
     missing, download them (``download``; progress bars) and use the full profile. When that
-    fails (offline, a certificate problem ...) the tiny profile is used, and its ``reason`` says
+    fails (offline, no URL reachable ...) the tiny profile is used, and its ``reason`` says
     what failed and what to run. Without a GPU nothing is downloaded (tiny, as before).
 
     Returns:

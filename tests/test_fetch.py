@@ -1,5 +1,5 @@
-"""The full profile's files: downloads and verification over file:// URLs and a local HTTPS
-server with a self-signed certificate (127.0.0.1 only; no network)."""
+"""The full profile's files: downloads and verification over file:// URLs and local HTTP and
+HTTPS servers (a self-signed certificate; 127.0.0.1 only; no network)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import tarfile
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,14 +30,17 @@ from labkit.fetch import (CertificateError, CorruptFileError, FetchError, NotDow
 from labkit.models import save_checkpoint
 
 
-def _fake_cifar_archive(path: Path) -> str:
+def _fake_cifar_archive(path: Path) -> dict:
+    """A small archive laid out as CIFAR-10's, and its pins (md5, sha256, size) to pass."""
     with tarfile.open(path, "w:gz") as tar:
         for name in ["data_batch_1", "test_batch", "batches.meta"]:
             blob = pickle.dumps({"labels": [0], "data": b"\0" * 3072})
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
-    return hashlib.md5(path.read_bytes()).hexdigest()
+    data = path.read_bytes()
+    return {"md5": hashlib.md5(data).hexdigest(), "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data)}
 
 
 def _sha256(path: Path) -> str:
@@ -68,28 +73,60 @@ def count_downloads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_cifar10_is_downloaded_verified_and_extracted(tmp_path):
     src = tmp_path / "src.tar.gz"
-    md5 = _fake_cifar_archive(src)
+    pins = _fake_cifar_archive(src)
     root = tmp_path / "cifar10"
-    got = fetch_cifar10(root, url=src.as_uri(), md5=md5, verbose=False)
+    got = fetch_cifar10(root, url=src.as_uri(), **pins, verbose=False)
     assert got.downloaded and (root / "cifar-10-batches-py" / "test_batch").is_file()
-    assert not fetch_cifar10(root, url=src.as_uri(), md5=md5, verbose=False).downloaded
+    assert not fetch_cifar10(root, url=src.as_uri(), **pins, verbose=False).downloaded
 
 
 def test_a_corrupt_download_leaves_nothing(tmp_path):
     src = tmp_path / "src.tar.gz"
-    _fake_cifar_archive(src)
+    pins = _fake_cifar_archive(src)
     root = tmp_path / "cifar10"
     with pytest.raises(CorruptFileError, match="corrupt"):
-        fetch_cifar10(root, url=src.as_uri(), md5="0" * 32, verbose=False)
+        fetch_cifar10(root, url=src.as_uri(), **{**pins, "md5": "0" * 32}, verbose=False)
     assert list(root.iterdir()) == []
 
 
 def test_an_archive_copied_by_hand_is_extracted_without_download(tmp_path):
     root = tmp_path / "cifar10"
     root.mkdir()
-    md5 = _fake_cifar_archive(root / "cifar-10-python.tar.gz")
-    got = fetch_cifar10(root, url=(tmp_path / "nowhere").as_uri(), md5=md5, verbose=False)
+    pins = _fake_cifar_archive(root / "cifar-10-python.tar.gz")
+    got = fetch_cifar10(root, url=(tmp_path / "nowhere").as_uri(), **pins, verbose=False)
     assert not got.downloaded and got.path.is_dir()
+
+
+def test_cifar10_is_pinned_by_sha256_and_size_as_well_as_md5():
+    assert fetch.CIFAR10_SHA256 == "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+    assert fetch.CIFAR10_SIZE == 170_498_071
+    assert fetch.CIFAR10_MD5 == "c58f30108f718f92721af3b95e74349a"
+
+
+@pytest.mark.parametrize("wrong", ["sha256", "size", "default pins"])
+def test_an_archive_with_the_right_md5_but_another_sha256_or_size_is_refused(tmp_path, wrong):
+    """By hand or downloaded: the md5 alone does not make the archive CIFAR-10's."""
+    src = tmp_path / "src.tar.gz"
+    pins = _fake_cifar_archive(src)
+    if wrong == "default pins":  # the archive's own md5, the published CIFAR-10's sha256 and size
+        pins = {"md5": pins["md5"]}
+        expected = r"expected 170,498,071"
+    elif wrong == "sha256":
+        pins["sha256"] = "0" * 64
+        expected = rf"sha256 {_sha256(src)}, expected 0{{64}}"
+    else:
+        pins["size"] += 1
+        expected = rf"{pins['size'] - 1:,} bytes, expected {pins['size']:,}"
+    by_hand = tmp_path / "by-hand"
+    by_hand.mkdir()
+    shutil.copy(src, by_hand / "cifar-10-python.tar.gz")
+    with pytest.raises(CorruptFileError, match=r"not the CIFAR-10 archive \(.*" + expected):
+        fetch_cifar10(by_hand, url=(tmp_path / "nowhere").as_uri(), **pins, verbose=False)
+    assert not (by_hand / "cifar-10-batches-py").exists()
+    downloaded = tmp_path / "downloaded"
+    with pytest.raises(CorruptFileError, match=r"arrived corrupt \(.*" + expected):
+        fetch_cifar10(downloaded, url=src.as_uri(), **pins, verbose=False)
+    assert list(downloaded.iterdir()) == []
 
 
 @pytest.mark.parametrize("data_filter", [True, False], ids=["filter-data", "python<3.11.4"])
@@ -169,41 +206,186 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-@pytest.fixture
-def https_server(tmp_path: Path):
-    """An HTTPS server on 127.0.0.1 serving ``tmp_path/www`` with a self-signed certificate."""
-    www = tmp_path / "www"
-    www.mkdir()
-    cert, key = _self_signed(tmp_path)
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(www), **k)  # noqa: E731
+@contextmanager
+def _serve(www: Path, context: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Serve ``www`` on 127.0.0.1 (over TLS with ``context``); yield the base URL."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # keep stderr for what labkit says
+            pass
+
+    handler = lambda *a, **k: Quiet(*a, directory=str(www), **k)  # noqa: E731
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.timeout = 5
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", www, cert
+        yield f"{'https' if context else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
 
 
-def test_a_certificate_that_cannot_be_verified_is_named(https_server, tmp_path, count_downloads):
+@pytest.fixture
+def https_server(tmp_path: Path):
+    """An HTTPS server on 127.0.0.1 serving ``tmp_path/www`` with a self-signed certificate."""
+    www = tmp_path / "www"
+    www.mkdir()
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with _serve(www, context) as base:
+        yield base, www, cert
+
+
+@pytest.fixture
+def http_server(tmp_path: Path):
+    """A plain HTTP server on 127.0.0.1 serving ``tmp_path/web`` (a missing file is HTTP 404)."""
+    web = tmp_path / "web"
+    web.mkdir()
+    with _serve(web) as base:
+        yield base, web
+
+
+@pytest.fixture
+def contexts(monkeypatch: pytest.MonkeyPatch) -> list[ssl.SSLContext | None]:
+    """The TLS context each ``urlopen`` call was given (None: the default, verifying one)."""
+    seen: list[ssl.SSLContext | None] = []
+    real = urllib.request.urlopen
+
+    def urlopen(url, *args, **kwargs):
+        seen.append(kwargs.get("context"))
+        return real(url, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    return seen
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_without_a_pin_a_certificate_failure_is_not_retried(https_server, tmp_path, count_downloads,
+                                                           capsys):
     base, www, cert = https_server
     (www / "vgg.cifar.pretrained.pth").write_bytes(b"weights")
     dest = tmp_path / "data" / "vgg.cifar.pretrained.pth"
     with pytest.raises(CertificateError, match="could not verify the certificate") as err:
-        fetch_checkpoint(dest, url=f"{base}/vgg.cifar.pretrained.pth", verbose=False)
+        download(f"{base}/vgg.cifar.pretrained.pth", dest, verbose=False)
     assert "offline" not in str(err.value) and "certifi" in str(err.value)
     assert not dest.exists() and not list(dest.parent.glob("*.part"))
-    assert len(count_downloads) == 1  # one attempt, no retry loop
+    assert len(count_downloads) == 1  # no pin: no retry without verification
+    assert "without TLS verification" not in capsys.readouterr().err
+    # CIFAR-10 pinned by md5 only is not pinned by a hash that protects it: no retry either
+    pins = _fake_cifar_archive(www / "cifar-10-python.tar.gz")
+    with pytest.raises(CertificateError):
+        fetch_cifar10(tmp_path / "cifar10", url=f"{base}/cifar-10-python.tar.gz", md5=pins["md5"],
+                      sha256=None, size=None, verbose=False)
+    assert len(count_downloads) == 2 and not (tmp_path / "cifar10" / "cifar-10-python.tar.gz").exists()
     # the same server, trusted: the download itself works (the failure was the certificate)
     context = ssl.create_default_context(cafile=str(cert))
     with urllib.request.urlopen(f"{base}/vgg.cifar.pretrained.pth", timeout=5, context=context) as r:
         assert r.read() == b"weights"
+
+
+def test_a_pinned_file_is_downloaded_without_tls_verification_and_says_so(https_server, tmp_path, published,
+                                                                          contexts, capsys):
+    base, www, _ = https_server
+    src, sha = published
+    shutil.copy(src, www / "vgg.cifar.pretrained.pth")
+    url = f"{base}/vgg.cifar.pretrained.pth"
+    dest = tmp_path / "data" / "vgg.cifar.pretrained.pth"
+    got = fetch_checkpoint(dest, url=url, sha256=sha, verbose=False)
+    assert got.downloaded and dest.read_bytes() == src.read_bytes()
+    assert _lines(capsys.readouterr().err) == [
+        f"could not verify the certificate of {url}; downloading without TLS verification, the file "
+        "is checked against its pinned sha256"]
+    assert len(contexts) == 2 and contexts[0] is None and contexts[1].verify_mode == ssl.CERT_NONE
+    # only that request went unverified: the next one verifies again
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        urllib.request.urlopen(url, timeout=5)
+    # CIFAR-10, pinned by sha256 and size: the same
+    pins = _fake_cifar_archive(www / "cifar-10-python.tar.gz")
+    got = fetch_cifar10(tmp_path / "cifar10", url=f"{base}/cifar-10-python.tar.gz", **pins, verbose=False)
+    assert got.downloaded and (got.path / "test_batch").is_file()
+    assert len(_lines(capsys.readouterr().err)) == 1
+
+
+def test_a_pinned_file_with_other_bytes_over_unverified_tls_is_refused(https_server, tmp_path, published,
+                                                                       capsys):
+    base, www, _ = https_server
+    _, sha = published
+    (www / "vgg.cifar.pretrained.pth").write_bytes(b"<html>a captive portal</html>")
+    dest = tmp_path / "data" / "vgg.cifar.pretrained.pth"
+    with pytest.raises(CorruptFileError, match="arrived corrupt.*deleted"):
+        fetch_checkpoint(dest, url=f"{base}/vgg.cifar.pretrained.pth", sha256=sha, verbose=False)
+    assert "without TLS verification" in capsys.readouterr().err
+    assert list(dest.parent.iterdir()) == []  # nothing that looks complete, no partial file
+    torch.manual_seed(3)  # a readable checkpoint, but not the pinned one: refused as well
+    save_checkpoint(lk.VGG(0.125), www / "vgg.cifar.pretrained.pth")
+    with pytest.raises(NotPublishedError, match="not the published checkpoint"):
+        fetch_checkpoint(dest, url=f"{base}/vgg.cifar.pretrained.pth", sha256=sha, verbose=False)
+    assert list(dest.parent.iterdir()) == []
+    pins = _fake_cifar_archive(www / "cifar-10-python.tar.gz")
+    archive = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    with pytest.raises(CorruptFileError, match="arrived corrupt.*sha256"):
+        download(f"{base}/cifar-10-python.tar.gz", archive, sha256="0" * 64, size=pins["size"],
+                 verbose=False)
+    assert list(archive.parent.iterdir()) == []
+
+
+# --- the checkpoint's URLs: the published one, then the course's mirror ---------------------
+
+def test_the_checkpoint_urls_are_the_published_one_then_the_mirror():
+    assert fetch.CHECKPOINT_URL == "https://hanlab18.mit.edu/files/course/labs/vgg.cifar.pretrained.pth"
+    assert fetch.CHECKPOINT_URLS == (
+        fetch.CHECKPOINT_URL, "https://file.hanlab.ai/courses/6s965/labs/assets/vgg.cifar.pretrained.pth")
+
+
+@pytest.mark.parametrize("failure", ["HTTP 404", "connection refused", "an HTML page"])
+def test_when_the_published_url_fails_the_mirror_is_used(http_server, tmp_path, published, count_downloads,
+                                                         failure):
+    base, web = http_server
+    src, sha = published
+    (web / "mirror").mkdir()
+    shutil.copy(src, web / "mirror" / "vgg.cifar.pretrained.pth")
+    (web / "moved.html").write_bytes(b"<html>this file moved</html>")
+    first = {"HTTP 404": f"{base}/gone/vgg.cifar.pretrained.pth",
+             "connection refused": f"http://127.0.0.1:{_free_port()}/vgg.cifar.pretrained.pth",
+             "an HTML page": f"{base}/moved.html"}[failure]
+    mirror = f"{base}/mirror/vgg.cifar.pretrained.pth"
+    dest = tmp_path / "data" / "vgg.cifar.pretrained.pth"
+    got = fetch_checkpoint(dest, url=[first, mirror], sha256=sha, verbose=False)
+    assert got.downloaded and dest.read_bytes() == src.read_bytes()
+    assert count_downloads == [first, mirror]
+    assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name]
+
+
+def test_when_every_url_fails_the_error_names_each_and_what_to_do(tmp_path, monkeypatch):
+    """The published URL (as `labkit fetch` passes it) stands for it and its mirror."""
+    opened: list[str] = []
+
+    def urlopen(url, *args, **kwargs):
+        opened.append(url)
+        if url == fetch.CHECKPOINT_URL:
+            raise urllib.error.HTTPError(url, 404, "Not Found", {}, None)
+        raise urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    dest = tmp_path / "data" / "vgg.cifar.pretrained.pth"
+    for url in (fetch.CHECKPOINT_URLS, fetch.CHECKPOINT_URL):
+        opened.clear()
+        with pytest.raises(NotDownloadedError) as err:
+            fetch_checkpoint(dest, url=url, verbose=False)
+        assert opened == list(fetch.CHECKPOINT_URLS)
+        message = str(err.value)
+        assert f"{fetch.CHECKPOINT_URL}: not downloaded (HTTP 404 Not Found)" in message
+        assert f"{fetch.CHECKPOINT_MIRROR_URL}: not downloaded (" in message
+        assert "Connection refused" in message
+        assert f"copy it to {dest}" in message and "tiny profile" in message
+        assert not dest.parent.exists() or list(dest.parent.iterdir()) == []
 
 
 # --- the checkpoint: published, corrupt, not published ------------------------------------
@@ -277,9 +459,13 @@ def sources(tmp_path: Path, published, monkeypatch: pytest.MonkeyPatch) -> None:
     """The full profile's downloads served from file:// (a fake CIFAR archive, a pinned VGG)."""
     src, sha = published
     archive = tmp_path / "src" / "cifar-10-python.tar.gz"
+    pins = _fake_cifar_archive(archive)
     monkeypatch.setattr(fetch, "CIFAR10_URL", archive.as_uri())
-    monkeypatch.setattr(fetch, "CIFAR10_MD5", _fake_cifar_archive(archive))
+    monkeypatch.setattr(fetch, "CIFAR10_MD5", pins["md5"])
+    monkeypatch.setattr(fetch, "CIFAR10_SHA256", pins["sha256"])
+    monkeypatch.setattr(fetch, "CIFAR10_SIZE", pins["size"])
     monkeypatch.setattr(fetch, "CHECKPOINT_URL", src.as_uri())
+    monkeypatch.setattr(fetch, "CHECKPOINT_URLS", (src.as_uri(),))
     monkeypatch.setenv(fetch.SHA256_ENV, sha)
 
 
