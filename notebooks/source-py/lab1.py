@@ -290,8 +290,8 @@ assert lk.plain_tensor("mask", mask) and not bool(mask.bool().any()) and int(t.c
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "q2_test_shapes_dtypes_devices", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-"""Works for conv weights (4-D), other shapes, float64 and the model's device: the mask is shaped
-like the input and keeps the weights of largest magnitude (how many is the rounding test's job)."""
+"""Conv weights (4-D), other shapes, float64, the model's device: a mask shaped like the input keeping the largest |w|."""
+# how many weights it keeps is the rounding test's job
 w = torch.randn(8, 4, 3, 3, generator=torch.Generator().manual_seed(1))
 mask = fine_grained_prune(w.clone(), 0.5)
 assert lk.plain_tensor("mask", mask) and lk.check_equal("mask shape", (8, 4, 3, 3), tuple(mask.shape)), (
