@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
-# Each creates .venv and installs labkit (editable, with the maintainers' `dev` extra:
-# import-linter) when missing; later runs reuse it.
+# Each creates .venv and installs both packages editable when missing (later runs reuse it):
+# the student package `labkit` (the root) and the course tools `labkit-course` (course/, with
+# the maintainers' `dev` extra: pytest, import-linter, ruff).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,17 +11,22 @@ STAMP := $(VENV)/.labkit-installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml course/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e . -e './course[dev]'
+	# Colab's pinned kernel stack, for tests/test_colab.py (which then needs no network)
+	$(BIN)/python -m pip download --quiet --disable-pip-version-check --dest $(VENV)/colab-wheels \
+	    ipykernel==5.5.6 ipython==7.34.0 notebook==6.5.5
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/labkit demo
 
-# lint-imports checks labkit's declared layers (pyproject.toml [tool.importlinter])
+# lint-imports checks the packages' declared layers (pyproject.toml [tool.importlinter]);
+# ruff checks the code (pyproject.toml [tool.ruff])
 test: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/ruff check
 	$(BIN)/python -m pytest -q tests
 
 test-fast: $(STAMP)

@@ -257,7 +257,7 @@ def with_dependency(func: Callable, name: str, replacement: Callable) -> Iterato
             names[name] = saved
 
 
-CASE_NOTE = "labkit case: "  # the note case() adds; the grader reads it (labkit.grading.hidden)
+CASE_NOTE = "labkit case: "  # the note case() adds; the grader reads it (labkit_course.grading.hidden)
 
 
 @contextlib.contextmanager

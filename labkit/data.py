@@ -21,8 +21,8 @@ from .fetch import safe_extractall
 from .profiles import Profile
 
 __all__ = [
-    "LocalCIFAR10", "DataNotFoundError", "ensure_cifar10", "load_cifar_tensors",
-    "make_loaders",
+    "LocalCIFAR10",  # noqa: F822 (a module __getattr__ builds it on first use)
+    "DataNotFoundError", "ensure_cifar10", "load_cifar_tensors", "make_loaders",
 ]
 
 FOLDER = "cifar-10-batches-py"

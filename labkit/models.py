@@ -170,10 +170,10 @@ def _read(path: Path, trusted: bool) -> object:
 
 def _reason(error: BaseException) -> str:
     """The informative line of torch.load's long weights-only message (e.g. "Unsupported operand 60")."""
-    lines = [l.strip() for l in str(error).splitlines() if l.strip()]
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
     skip = ("Weights only load failed", "Check the documentation", "Please file", "(1)", "(2)",
             "WeightsUnpickler error:")
-    useful = [l for l in lines if not l.startswith(skip)]
+    useful = [ln for ln in lines if not ln.startswith(skip)]
     return (useful or lines or [type(error).__name__])[0][:200]
 
 

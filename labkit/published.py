@@ -3,7 +3,7 @@
 From the executed Fall 2023 copy of the original notebook (the later copies agree within
 0.02 points): accuracy after pruning one layer alone to each sparsity, pretrained checkpoint,
 CIFAR-10 test set. The notebook plots them next to the student's own scan (the 25% size
-target of Q5 is about this model), :func:`~labkit.suggest.suggest_sparsity_dict` can read
+target of Q5 is about this model), :func:`~labkit_course.suggest.suggest_sparsity_dict` can read
 them, and the Q5 accuracy check uses them. This module is their one home.
 """
 

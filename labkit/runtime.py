@@ -49,12 +49,12 @@ def is_autograding() -> bool:
     return bool(os.environ.get("NBGRADER_EXECUTION"))
 
 
-FAST_GRADING_ENV = "LABKIT_FAST_GRADING"  # set to "1" by `labkit grade` (not with --no-fast)
+FAST_GRADING_ENV = "LABKIT_FAST_GRADING"  # set to "1" by `labkit grade`
 
 
 def is_fast_grading() -> bool:
-    """True when the autograder grades on its fast path (``labkit grade`` without ``--no-fast``
-    sets ``LABKIT_FAST_GRADING=1`` in the kernel): the notebook's ungraded work runs on smaller
+    """True when the autograder grades on its fast path (``labkit grade`` sets
+    ``LABKIT_FAST_GRADING=1`` in the kernel): the notebook's ungraded work runs on smaller
     amounts (see :mod:`labkit.budget`). Never true outside :func:`is_autograding`."""
     return is_autograding() and os.environ.get(FAST_GRADING_ENV) == "1"
 

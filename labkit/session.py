@@ -19,7 +19,7 @@ from .data import make_loaders
 from .fetch import choose_profile
 from .models import load_checkpoint
 from .prepare import prepare
-from .profiles import Profile, resolve_profile
+from .profiles import Profile
 from .runtime import get_device, is_autograding, seed_everything
 
 __all__ = ["Lab", "setup"]

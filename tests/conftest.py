@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -60,12 +59,12 @@ def one_thread():
 
 @dataclass(frozen=True)
 class WheelVenv:
-    """A fresh venv outside the repository with labkit installed from a freshly built wheel.
+    """A fresh venv outside the repository with both packages installed from freshly built wheels.
 
     Attributes:
         root: the venv's folder (a temporary folder, not under the repository).
         python: its interpreter; ``labkit``: its console script.
-        wheel: the wheel that was installed.
+        wheel: the student package's wheel; ``course_wheel``: the course tools' wheel.
         env: an environment to run them in (the venv's bin first on PATH, no PYTHONPATH).
     """
 
@@ -73,6 +72,7 @@ class WheelVenv:
     python: Path
     labkit: Path
     wheel: Path
+    course_wheel: Path
     env: dict[str, str]
 
     def run(self, *args: str | Path, cwd: Path, timeout: float = 600,
@@ -85,26 +85,19 @@ class WheelVenv:
 
 @pytest.fixture(scope="session")
 def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> WheelVenv:
-    """labkit built as a wheel (offline, no build isolation) and installed with ``--no-deps``
-    into a fresh venv outside the repository; one per test run.
+    """Both wheels built by the one builder (:mod:`labkit_course.wheels`) and installed with
+    ``--no-deps`` into a fresh venv outside the repository; one per test run.
 
     The heavy dependencies (torch, nbgrader ...) are not reinstalled: a ``.pth`` line in the new
     venv points at the test venv's site-packages. Lines added that way do not process that
     folder's own ``.pth`` files, so the editable install of the checkout stays inactive and
     ``import labkit`` finds the wheel's copy (checked here).
     """
-    repo = Path(__file__).resolve().parents[1]
+    from labkit_course.wheels import build_wheels
+
     work = tmp_path_factory.mktemp("wheel-venv")
-    src = work / "src"  # a clean copy: no stale build/ folder, no __pycache__
-    shutil.copytree(repo / "labkit", src / "labkit",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(repo / name, src / name)
-    dist = work / "dist"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
-    subprocess.run([*pip, "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-                    "-w", str(dist), str(src)], check=True, cwd=work)
-    (wheel,) = dist.glob("labkit-*.whl")
+    wheel, course_wheel = build_wheels(work / "dist")
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -113,7 +106,7 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> WheelVenv:
     heavy = Path(torch.__file__).resolve().parents[1]  # the test venv's site-packages
     (site / "_labkit_test_deps.pth").write_text(f"{heavy}\n")
     subprocess.run([*pip, "--python", str(python), "install", "--quiet", "--no-deps", "--no-index",
-                    str(wheel)], check=True, cwd=work)
+                    str(wheel), str(course_wheel)], check=True, cwd=work)
     # console scripts of the dependencies (not installed here): nbgrader runs `alembic`
     alembic = venv / "bin" / "alembic"
     alembic.write_text(f'#!/bin/sh\nexec "{python}" -m alembic "$@"\n')
@@ -125,8 +118,9 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> WheelVenv:
     # data files of the dependencies stay in the test venv too (nbconvert's HTML templates)
     env["JUPYTER_PATH"] = os.pathsep.join(
         [str(Path(sys.prefix) / "share" / "jupyter"), *filter(None, [env.get("JUPYTER_PATH")])])
-    made = WheelVenv(venv, python, venv / "bin" / "labkit", wheel, env)
-    where = made.run(python, "-c", "import labkit; print(labkit.__file__)", cwd=work, timeout=120)
-    assert where.returncode == 0, where.stdout
-    assert Path(where.stdout.strip()).is_relative_to(venv), f"labkit imported from {where.stdout}"
+    made = WheelVenv(venv, python, venv / "bin" / "labkit", wheel, course_wheel, env)
+    for package in ("labkit", "labkit_course"):
+        where = made.run(python, "-c", f"import {package}; print({package}.__file__)", cwd=work, timeout=120)
+        assert where.returncode == 0, where.stdout
+        assert Path(where.stdout.strip()).is_relative_to(venv), f"{package} imported from {where.stdout}"
     return made

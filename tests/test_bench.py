@@ -1,4 +1,4 @@
-"""The benchmarks' library side (labkit.bench) and their command (labkit.commands.bench):
+"""The benchmarks' library side (labkit_course.bench) and their command (labkit_course.commands.bench):
 reference solutions come from the course's source notebook, never from tests/."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 import labkit as lk
-from labkit.bench import grading, latency
-from labkit.cli import main
-from labkit.source_notebook import default_course_dir, load_solutions
+from labkit.channels import channel_keep_counts
+from labkit_course.bench import grading, latency
+from labkit_course.cli import main
+from labkit_course.source_notebook import default_course_dir, load_solutions
 
 import oracle
 
@@ -54,7 +55,7 @@ def test_solutions_follow_the_course_given(tmp_path):
 def test_latency_widths_are_those_of_the_reference_channel_prune():
     solutions = load_solutions()
     dense = lk.VGG()
-    keep = lk.channel_keep_counts(dense, 0.3, oracle.get_num_channels_to_keep)
+    keep = channel_keep_counts(dense, 0.3, oracle.get_num_channels_to_keep)
     assert latency.pruned_widths(solutions, 0.3) == keep + dense.widths[-1:]
     rounded = latency.pruned_widths(solutions, 0.3, round_to=8)
     assert all(w % 8 == 0 for w in rounded) and rounded[-1] == dense.widths[-1]
@@ -63,7 +64,7 @@ def test_latency_widths_are_those_of_the_reference_channel_prune():
 
 @pytest.mark.slow
 def test_sandbox_benchmark_compares_kernel_start_up_with_and_without_the_world(capsys):
-    from labkit.grading.sandbox import protections
+    from labkit_course.grading.sandbox import protections
 
     assert main(["bench", "sandbox", "--rounds", "1", "--kernel-only"]) == 0
     out = capsys.readouterr().out
@@ -128,7 +129,7 @@ def test_grading_bench_fails_loudly_on_a_score_mismatch(toy_grading_bench, capsy
 
 
 def test_grading_bench_mixes_in_wrong_samples_up_to_half():
-    from labkit.source_notebook import default_course_dir
+    from labkit_course.source_notebook import default_course_dir
 
     subs = grading.bench_submissions(default_course_dir(), "lab1", 5)
     assert [case for case, _ in subs.values()] == ["correct"] * 3 + ["prune-keeps-ties", "blank"]

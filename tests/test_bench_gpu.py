@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from labkit.cli import main as cli_main
+from labkit_course.cli import main as cli_main
 
 
 @pytest.mark.slow
@@ -17,7 +17,7 @@ def test_bench_gpu_on_a_cpu_runs_every_step_and_says_no_gpu(data_env, monkeypatc
     assert "device: NO GPU (CPU smoke run)" in summary and "nothing here is a GPU figure" in summary
     for step in ("1 dense accuracy", "2 Q7 check_same_function", "3 scan vs naive loop",
                  "4 fast loop vs lab loop", "5 reference recipe"):
-        line = next(l for l in summary.splitlines() if step in l)
+        line = next(ln for ln in summary.splitlines() if step in ln)
         assert "[FAIL]" not in line, line
     assert "[PASS] 2 Q7" in summary and "accuracies identical" in summary
     assert "all checks passed" in summary

@@ -13,10 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.bundle import audit_bundle, make_bundle, oracle_bodies, secret_runs
+from labkit_course.bundle import audit_bundle, make_bundle, oracle_bodies, secret_runs
 from labkit.prepare import SHIPPED_TINY_CHECKPOINT
-from labkit.samples import filled_in
-from labkit.source_notebook import default_course_dir
+from labkit_course.samples import filled_in
+from labkit_course.source_notebook import default_course_dir
 
 REPO = Path(__file__).resolve().parents[1]
 ORACLE = REPO / "tests" / "oracle.py"
@@ -112,7 +112,7 @@ def test_audit_finds_an_oracle_body_a_test_file_and_a_marker(bundle, tmp_path: P
 
 def test_a_leaky_bundle_is_not_left_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """make_bundle removes a zip whose audit failed (here: a planted oracle)."""
-    import labkit.bundle as bundle_mod
+    import labkit_course.bundle as bundle_mod
 
     oracle = tmp_path / "oracle.py"
     oracle.write_text("def leaked():\n    return 'sentinel-0123456789'\n")

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 import labkit as lk
+from labkit.channels import channel_keep_counts
 import oracle
 
 WIDTHS_03 = [45, 90, 179, 179, 358, 358, 358, 512]
@@ -48,7 +49,7 @@ def test_pruning_full_vgg_at_0_3_gives_the_labs_numbers(full_vgg, how):
     if how == "lab":
         pruned = oracle.channel_prune(full_vgg, 0.3)
     else:
-        counts = lk.channel_keep_counts(full_vgg, 0.3, oracle.get_num_channels_to_keep)
+        counts = channel_keep_counts(full_vgg, 0.3, oracle.get_num_channels_to_keep)
         pruned = oracle.shrink_channels(full_vgg, counts)
     assert conv_widths(pruned) == WIDTHS_03 == pruned.widths
     assert lk.get_model_macs(pruned, torch.randn(1, 3, 32, 32)) == 305_388_064
@@ -76,7 +77,7 @@ def test_sorting_changes_which_channels_survive_pruning():
     sorted_then_pruned = oracle.channel_prune(oracle.apply_channel_sorting(model), 0.5)
     order = [torch.argsort(oracle.get_input_channel_importance(c.weight), descending=True)
              for c in lk.get_convs_and_bns(model)[0][1:]]
-    counts = lk.channel_keep_counts(model, 0.5, oracle.get_num_channels_to_keep)
+    counts = channel_keep_counts(model, 0.5, oracle.get_num_channels_to_keep)
     with torch.no_grad():
         torch.testing.assert_close(oracle.shrink_channels(model, counts, order=order)(x), sorted_then_pruned(x))
         assert not torch.allclose(oracle.channel_prune(model, 0.5)(x), sorted_then_pruned(x))
@@ -85,18 +86,18 @@ def test_sorting_changes_which_channels_survive_pruning():
 def test_a_ratio_that_keeps_zero_channels_is_an_error():
     model = tiny_vgg()  # conv0 has 16 channels: ratio 0.97 keeps round(0.48) = 0
     with pytest.raises(ValueError, match="conv0.*0 of 16"):
-        lk.channel_keep_counts(model, 0.97, oracle.get_num_channels_to_keep)
+        channel_keep_counts(model, 0.97, oracle.get_num_channels_to_keep)
     conv, bn = model.backbone.conv0, model.backbone.bn0
     with pytest.raises(ValueError, match="n_keep=0"):
         lk.keep_output_channels(conv, bn, 0)
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
-        lk.channel_keep_counts(model, 1.0, oracle.get_num_channels_to_keep)
+        channel_keep_counts(model, 1.0, oracle.get_num_channels_to_keep)
     with pytest.raises(ValueError, match="7"):
-        lk.channel_keep_counts(model, [0.3, 0.3], oracle.get_num_channels_to_keep)
+        channel_keep_counts(model, [0.3, 0.3], oracle.get_num_channels_to_keep)
 
 
 def test_round_to_8_gives_multiples_of_8(full_vgg):
-    counts = lk.channel_keep_counts(full_vgg, 0.3, oracle.get_num_channels_to_keep, round_to=8)
+    counts = channel_keep_counts(full_vgg, 0.3, oracle.get_num_channels_to_keep, round_to=8)
     assert counts == [48, 88, 176, 176, 360, 360, 360]
 
 
@@ -122,7 +123,7 @@ def test_pruned_model_trains_and_round_trips_through_a_checkpoint(tmp_path):
 
 
 def test_labkit_performs_no_next_conv_line():
-    """The next conv's input-channel slicing/reordering is the student's line (issue 10.4):
+    """The next conv's input-channel slicing/reordering is the student's line:
     no public labkit name does it for a whole model, and the per-layer primitives leave the
     next conv alone."""
     assert not hasattr(lk, "shrink_channels") and not hasattr(lk, "sort_channels")

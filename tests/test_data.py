@@ -11,6 +11,8 @@ import torch
 from torchvision.datasets import CIFAR10
 
 import labkit as lk
+from labkit.data import DataNotFoundError, ensure_cifar10, load_cifar_tensors
+from labkit.device_loader import DeviceLoader
 import labkit.data as data
 import labkit.synthetic as synthetic
 
@@ -22,8 +24,8 @@ def _copy(src: Path, dst: Path) -> Path:
 
 
 def test_missing_data_offline_says_where_to_put_the_archive(tmp_path: Path) -> None:
-    with pytest.raises(lk.DataNotFoundError) as info:
-        lk.ensure_cifar10(tmp_path / "cifar10")
+    with pytest.raises(DataNotFoundError) as info:
+        ensure_cifar10(tmp_path / "cifar10")
     message = str(info.value)
     assert "cifar-10-python.tar.gz" in message and str(tmp_path / "cifar10") in message
     assert "LABKIT_PROFILE=tiny" in message and "labkit fetch" in message
@@ -36,7 +38,7 @@ def test_unextracted_archive_is_extracted(small_cifar: Path, tmp_path: Path) -> 
     root.mkdir()
     with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as tar:
         tar.add(staging / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    folder = lk.ensure_cifar10(root)
+    folder = ensure_cifar10(root)
     assert folder == root / "cifar-10-batches-py"
     assert len(lk.LocalCIFAR10(root, train=False)) == 100
 
@@ -47,7 +49,7 @@ def test_decoded_tensor_cache_is_used_and_invalidated(small_cifar: Path, tmp_pat
     cache = root / "cifar-10-batches-py" / "labkit-cache-test.pt"
     first = lk.LocalCIFAR10(root, train=False)
     assert cache.is_file()
-    images, labels = lk.load_cifar_tensors(root, train=False)
+    images, labels = load_cifar_tensors(root, train=False)
     assert images.dtype == torch.uint8 and images.shape == (100, 3, 32, 32)
     assert torch.equal(images.permute(0, 2, 3, 1), torch.from_numpy(first.data))
     assert labels.tolist() == first.targets
@@ -79,7 +81,7 @@ def test_an_unwritable_cache_is_skipped(small_cifar: Path, tmp_path: Path,
                            "strerror: Permission denied")
 
     monkeypatch.setattr(torch, "save", cannot_open)
-    images, labels = lk.load_cifar_tensors(root, train=False)
+    images, labels = load_cifar_tensors(root, train=False)
     assert images.shape == (100, 3, 32, 32) and len(labels) == 100
     assert not list((root / "cifar-10-batches-py").glob("labkit-cache*"))
 
@@ -100,7 +102,7 @@ def test_lab_loaders_match_the_fast_loaders(small_cifar: Path) -> None:
     slow = lk.make_loaders(small_cifar, batch_size=64, test_subset=40, seed=1)
     fast = lk.make_loaders(small_cifar, batch_size=64, test_subset=40, seed=1, fast=True)
     assert isinstance(slow["train"], torch.utils.data.DataLoader)
-    assert isinstance(fast["train"], lk.DeviceLoader)
+    assert isinstance(fast["train"], DeviceLoader)
     assert slow["train"].batch_size == 64 and slow["train"].num_workers == 0
     assert not slow["train"].pin_memory  # pinned only for CUDA
     assert len(slow["train"]) == len(fast["train"]) == 4  # 200 / 64, rounded up
@@ -114,7 +116,7 @@ def test_lab_loaders_match_the_fast_loaders(small_cifar: Path) -> None:
 
 def test_missing_tiny_data_points_at_prepare(data_env: Path) -> None:
     """make_loaders only reads; generating the tiny dataset is prepare()'s job (test_prepare.py)."""
-    with pytest.raises(lk.DataNotFoundError, match=r"prepare\('tiny'\)"):
+    with pytest.raises(DataNotFoundError, match=r"prepare\('tiny'\)"):
         lk.make_loaders(lk.resolve_profile("tiny"), fast=True)
     assert not (data_env / "tiny" / "cifar-10-batches-py").exists()
 
@@ -123,5 +125,5 @@ def test_missing_files_are_named(small_cifar: Path, tmp_path: Path) -> None:
     root = _copy(small_cifar, tmp_path)
     (root / "cifar-10-batches-py" / "data_batch_3").unlink()
     assert data._missing(root) == ["data_batch_3"]
-    with pytest.raises(lk.DataNotFoundError, match="data_batch_3"):
+    with pytest.raises(DataNotFoundError, match="data_batch_3"):
         lk.make_loaders(root)

@@ -1,4 +1,4 @@
-"""`labkit demo` pieces: its sample submissions (labkit.samples, made from the course's source
+"""`labkit demo` pieces: its sample submissions (labkit_course.samples, made from the course's source
 notebook), its grade table and its notebook run (the whole demo is `make demo`)."""
 
 import csv
@@ -6,8 +6,8 @@ import os
 
 import nbformat
 
-from labkit.demo import execute_notebook, print_grade_table
-from labkit.samples import write_samples
+from labkit_course.demo import execute_notebook, print_grade_table
+from labkit_course.samples import write_samples
 
 
 def test_samples_are_generated_from_the_source(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision import transforms
 
-import labkit as lk
+from labkit.device_loader import DeviceLoader, random_crop_flip
 
 
 def _data(n: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
@@ -16,7 +16,7 @@ def _data(n: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_without_augmentation_yields_the_totensor_images_in_order() -> None:
     images, labels = _data(10)
-    loader = lk.DeviceLoader(images, labels, batch_size=4)
+    loader = DeviceLoader(images, labels, batch_size=4)
     batches = list(loader)
     assert len(loader) == len(batches) == 3 and [len(y) for _, y in batches] == [4, 4, 2]
     x = torch.cat([b[0] for b in batches])
@@ -28,23 +28,23 @@ def test_without_augmentation_yields_the_totensor_images_in_order() -> None:
 
 def test_float_images_pass_through_and_drop_last() -> None:
     images, labels = _data(10)
-    loader = lk.DeviceLoader(images.float() / 255, labels, batch_size=4, drop_last=True)
+    loader = DeviceLoader(images.float() / 255, labels, batch_size=4, drop_last=True)
     assert len(loader) == 2 and sum(len(y) for _, y in loader) == 8
 
 
 def test_shuffle_is_a_seeded_permutation_that_changes_per_epoch() -> None:
     images, labels = _data(10)
     images[:, 0, 0, 0] = torch.arange(10, dtype=torch.uint8)  # tag each image
-    loader = lk.DeviceLoader(images, labels, batch_size=3, shuffle=True, seed=5)
+    loader = DeviceLoader(images, labels, batch_size=3, shuffle=True, seed=5)
 
-    def epoch(ld: lk.DeviceLoader) -> list[int]:
+    def epoch(ld: DeviceLoader) -> list[int]:
         return [int(t) for x, _ in ld for t in torch.round(x[:, 0, 0, 0] * 255)]
 
     first, second = epoch(loader), epoch(loader)
     assert sorted(first) == list(range(10)) and first != second
-    assert epoch(lk.DeviceLoader(images, labels, batch_size=3, shuffle=True, seed=5)) == first
+    assert epoch(DeviceLoader(images, labels, batch_size=3, shuffle=True, seed=5)) == first
     # labels travel with their images
-    for x, y in lk.DeviceLoader(images, labels, batch_size=10, shuffle=True, seed=1):
+    for x, y in DeviceLoader(images, labels, batch_size=10, shuffle=True, seed=1):
         assert torch.equal(y, torch.round(x[:, 0, 0, 0] * 255).long() % 10)
 
 
@@ -57,7 +57,7 @@ def _candidates(image: torch.Tensor) -> torch.Tensor:
 
 def test_each_augmented_image_is_a_crop_or_flip_of_its_source() -> None:
     images, labels = _data(12)
-    loader = lk.DeviceLoader(images, labels, batch_size=12, augment=True, seed=2)
+    loader = DeviceLoader(images, labels, batch_size=12, augment=True, seed=2)
     out = next(iter(loader))[0]
     for src, got in zip(images.float() / 255, out):
         matches = (_candidates(src) == got).flatten(1).all(dim=1)
@@ -76,7 +76,7 @@ def _offsets_and_flips(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, t
 def test_augmentation_has_the_distribution_of_torchvision_random_crop_and_flip() -> None:
     n = 2000
     image = (1 + torch.arange(32 * 32, dtype=torch.float32)).reshape(1, 1, 32, 32).repeat(n, 3, 1, 1)
-    ours = lk.random_crop_flip(image, generator=torch.Generator().manual_seed(0))
+    ours = random_crop_flip(image, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
     tv = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()])
     theirs = torch.stack([tv(img) for img in image[:400]])
@@ -95,15 +95,15 @@ def test_augmentation_has_the_distribution_of_torchvision_random_crop_and_flip()
 
 def test_device_and_validation() -> None:
     images, labels = _data(4)
-    loader = lk.DeviceLoader(images, labels, device="cpu")
+    loader = DeviceLoader(images, labels, device="cpu")
     assert loader.device == torch.device("cpu") and loader.num_samples == 4
     assert "N=4" in repr(loader)
     with pytest.raises(ValueError, match="same N"):
-        lk.DeviceLoader(images, labels[:3])
+        DeviceLoader(images, labels[:3])
     with pytest.raises(ValueError, match="uint8 or floating"):
-        lk.DeviceLoader(images.long(), labels)
+        DeviceLoader(images.long(), labels)
     with pytest.raises(ValueError, match="batch_size"):
-        lk.DeviceLoader(images, labels, batch_size=0)
+        DeviceLoader(images, labels, batch_size=0)
 
 
 class _DrawRecorder(torch.overrides.TorchFunctionMode):
@@ -134,7 +134,7 @@ def test_per_batch_randomness_is_drawn_on_the_loaders_device_with_no_copies() ->
     """On a GPU a host-to-device copy per batch (offsets, flips, order) stalls the queue: every
     draw must happen on the loader's device and no batch may move a tensor between devices."""
     images, labels = _data(40)
-    loader = lk.DeviceLoader(images, labels, batch_size=8, shuffle=True, augment=True, seed=1)
+    loader = DeviceLoader(images, labels, batch_size=8, shuffle=True, augment=True, seed=1)
     assert isinstance(loader.generator, torch.Generator) and loader.generator.device == loader.device
     with _DrawRecorder() as rec:
         batches = list(loader)
@@ -146,7 +146,7 @@ def test_per_batch_randomness_is_drawn_on_the_loaders_device_with_no_copies() ->
 
 def test_the_generator_state_can_be_saved_and_restored() -> None:
     images, labels = _data(20)
-    loader = lk.DeviceLoader(images, labels, batch_size=5, shuffle=True, augment=True, seed=4)
+    loader = DeviceLoader(images, labels, batch_size=5, shuffle=True, augment=True, seed=4)
     state = loader.generator.get_state()
     first = [x for x, _ in loader]
     loader.generator.set_state(state)

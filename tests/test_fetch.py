@@ -522,7 +522,7 @@ def test_without_a_gpu_nothing_is_downloaded(data_env, count_downloads):
 
 
 def test_the_fetch_verb_targets_the_published_name_even_with_a_self_trained_model(data_env, sources, capsys):
-    from labkit.cli import main as cli_main
+    from labkit_course.cli import main as cli_main
 
     profile = lk.profiles._full("")
     save_checkpoint(lk.VGG(0.125), profile.trained_checkpoint)

@@ -44,7 +44,7 @@ def test_masks_are_kept_with_the_pruner_callback():
 def test_verbose_prints_the_labs_epoch_lines(capsys):
     model, batches = tiny_setup(n=8)
     lk.fine_tune(model, batches, batches, epochs=2, verbose=True)
-    lines = [l for l in capsys.readouterr().out.splitlines() if "Epoch" in l]
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "Epoch" in ln]
     assert len(lines) == 2 and lines[0].startswith("    Epoch 1 Accuracy ") and "% / Best Accuracy: " in lines[0]
 
 

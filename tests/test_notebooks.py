@@ -1,12 +1,11 @@
 """The Lab 1 notebooks, executed: the source end to end on the tiny profile, and a wrong
 submission of the release autograded by nbgrader (it must earn partial credit)."""
 
-import os
 
 import nbformat
 import pytest
 
-from labkit import release
+from labkit_course import release
 
 COURSE = release.default_course_dir()
 SOURCE = COURSE / "source" / "lab1" / "lab1.ipynb"

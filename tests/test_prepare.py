@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 
 import labkit as lk
+from labkit.data import DataNotFoundError
+import labkit_course
 import labkit.prepare as prep
-import labkit.reference as reference
+import labkit_course.reference as reference
 import labkit.synthetic as synthetic
 
 LABKIT = Path(lk.__file__).resolve().parent
+COURSE = Path(labkit_course.__file__).resolve().parent
 
 
 @pytest.fixture
@@ -88,7 +91,7 @@ def test_share_makes_everything_readable_by_others(data_env: Path, small_sizes: 
 
 
 def test_full_profile_without_files_says_what_to_run(data_env: Path) -> None:
-    with pytest.raises(lk.DataNotFoundError, match="labkit fetch"):
+    with pytest.raises(DataNotFoundError, match="labkit fetch"):
         prep.prepare("full")
     synthetic.write_tiny_cifar(lk.resolve_profile("full").data_root, n_train=10, n_test=10)
     assert prep.prepare("full", model=False).checkpoint is None
@@ -140,14 +143,16 @@ def _calls_in(path: Path, function: str) -> set[str]:
     ("reference.py", "train_reference", "prepare"),
 ])
 def test_callers_make_the_profile_ready_through_prepare(path: str, function: str, callee: str) -> None:
-    assert callee in _calls_in(LABKIT / path, function)
+    found = LABKIT / path if (LABKIT / path).is_file() else COURSE / path
+    assert callee in _calls_in(found, function)
 
 
 def test_no_other_copy_of_profile_readiness_is_left() -> None:
-    """The four former copies are gone, and only prepare() generates the tiny dataset."""
-    sources = {p: p.read_text() for p in LABKIT.rglob("*.py")}
+    """Profile readiness has one home: no copy of it elsewhere, and only prepare() writes the tiny dataset."""
+    sources = {p: p.read_text() for root in (LABKIT, COURSE) for p in root.rglob("*.py")}
     for name in ("def _ensure_files", "def ensure_data", "def _prepare_data", "def _ensure_tiny"):
         assert not [p for p, s in sources.items() if name in s], name
-    writers = {p.relative_to(LABKIT).as_posix() for p, s in sources.items() if "write_tiny_cifar(" in s}
+    writers = {p.relative_to(COURSE if COURSE in p.parents else LABKIT).as_posix()
+               for p, s in sources.items() if "write_tiny_cifar(" in s}
     others = {w for w in writers if not w.startswith("bench/")}  # benchmarks: their own scratch sets
     assert others == {"synthetic.py", "prepare.py"}

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import labkit as lk
+from labkit.sensitivity import default_memory_budget
 from labkit.models import save_checkpoint
 
 
@@ -40,6 +41,6 @@ def test_the_published_checkpoint_wins_over_a_self_trained_one(data_env, monkeyp
 
 
 def test_the_default_scan_budget_is_half_the_free_memory(monkeypatch) -> None:
-    assert 0 < lk.default_memory_budget("cpu")
+    assert 0 < default_memory_budget("cpu")
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (6 << 30, 16 << 30))
-    assert lk.default_memory_budget("cuda") == 3 << 30
+    assert default_memory_budget("cuda") == 3 << 30

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import labkit as lk
-import labkit.reference as reference
+import labkit_course.reference as reference
 import labkit.synthetic as synthetic
-from labkit.cli import main as cli_main
+from labkit_course.cli import main as cli_main
 import oracle
 
 
@@ -62,7 +62,7 @@ def test_ensure_reference_saves_then_reuses(tiny_env: lk.Profile, capsys: pytest
 
 def test_train_verb(tiny_env: lk.Profile, capsys: pytest.CaptureFixture) -> None:
     """The tiny profile always retrains, next to the dataset, and compares with the shipped model."""
-    from labkit.retrain import retrained_path
+    from labkit_course.retrain import retrained_path
 
     assert cli_main(["train", "--profile", "tiny", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
@@ -103,7 +103,7 @@ def test_tiny_reference_is_learnable_not_trivial_and_prunable(tiny_checkpoint: l
 def test_a_self_trained_full_model_gets_its_own_name(data_env: Path, monkeypatch, capsys) -> None:
     """`labkit train --profile full` must not write the published checkpoint's file name: fetch
     verifies that one by sha256, and the profile reports which of the two it uses."""
-    from labkit import reference
+    from labkit_course import reference
 
     profile = lk.resolve_profile("full")
     synthetic.write_tiny_cifar(profile.data_root, n_train=20, n_test=10)
@@ -118,7 +118,7 @@ def test_a_self_trained_full_model_gets_its_own_name(data_env: Path, monkeypatch
 
 
 def test_training_the_full_profile_on_a_cpu_asks_for_yes(data_env: Path, monkeypatch, capsys) -> None:
-    from labkit import reference
+    from labkit_course import reference
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     started: list[object] = []

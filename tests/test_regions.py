@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit import regions as R
+from labkit_course import regions as R
 
 SOURCE = Path(__file__).resolve().parents[1] / "notebooks" / "source" / "lab1" / "lab1.ipynb"
 RELEASE = Path(__file__).resolve().parents[1] / "notebooks" / "release" / "lab1" / "lab1.ipynb"

@@ -1,10 +1,10 @@
-"""Tests for labkit.release: leak detection, regeneration, and the full audit through nbgrader."""
+"""Tests for labkit_course.release: leak detection, regeneration, and the full audit through nbgrader."""
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from labkit import release
+from labkit_course import release
 
 SOURCE = release.default_course_dir() / "source" / "lab1" / "lab1.ipynb"
 COMMITTED = release.default_course_dir() / "release" / "lab1" / "lab1.ipynb"

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import labkit as lk
-import labkit.reference as reference
+import labkit_course.reference as reference
 import labkit.synthetic as synthetic
 from labkit.prepare import SHIPPED_TINY_CHECKPOINT
-from labkit.retrain import compare_checkpoints, retrain_tiny, retrained_path
+from labkit_course.retrain import compare_checkpoints, retrain_tiny, retrained_path
 
 
 def test_compare_checkpoints_tells_bytes_weights_and_differences(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 import labkit as lk
+from labkit.runtime import fp32_modes, native_bf16, training_precision, training_precision_name
+from labkit.sensitivity import naive_sensitivity_scan
 import oracle
 
 
@@ -21,17 +23,17 @@ class _Spy(nn.Module):
         self.seen: list[dict[str, str]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.seen.append(lk.fp32_modes())
+        self.seen.append(fp32_modes())
         return self.vgg(x)
 
 
 @pytest.fixture
 def tf32_on():
     """The user (or torch's defaults on a GPU) allow TF32 everywhere; restored after the test."""
-    saved = lk.fp32_modes()
+    saved = fp32_modes()
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-    before = lk.fp32_modes()
+    before = fp32_modes()
     assert before["cuda.matmul"] == "tf32" and before["cudnn.conv"] == "tf32"
     yield before
     torch.backends.cuda.matmul.allow_tf32 = saved["cuda.matmul"] == "tf32"
@@ -48,7 +50,7 @@ def test_evaluate_runs_in_full_fp32_and_restores_tf32(tf32_on) -> None:
     x, y = torch.rand(8, 3, 32, 32), torch.arange(8) % 10
     lk.evaluate(spy, [(x, y)], verbose=False)
     assert _all_ieee(spy.seen)
-    assert lk.fp32_modes() == tf32_on
+    assert fp32_modes() == tf32_on
     assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
 
 
@@ -57,28 +59,28 @@ def test_check_same_function_and_latency_run_in_full_fp32(tf32_on, capsys) -> No
     assert lk.check_same_function("same", a, b, torch.rand(2, 3, 32, 32))
     lk.measure_latency(a, torch.rand(1, 3, 32, 32), n_warmup=0, n_test=1, verbose=False)
     assert _all_ieee(a.seen) and _all_ieee(b.seen) and len(a.seen) == 2
-    assert lk.fp32_modes() == tf32_on
+    assert fp32_modes() == tf32_on
 
 
 def test_the_scans_run_in_full_fp32(tf32_on) -> None:
     torch.manual_seed(0)
     model = lk.VGG(0.125).eval()
     seen: list[dict[str, str]] = []
-    model.classifier.register_forward_hook(lambda *_: seen.append(lk.fp32_modes()))
+    model.classifier.register_forward_hook(lambda *_: seen.append(fp32_modes()))
     x = torch.rand(4, 3, 32, 32)
     loader = [(x, torch.arange(4))]
     lk.sensitivity_scan(model, loader, oracle.fine_grained_prune, scan_start=0.8, verbose=False)
-    lk.naive_sensitivity_scan(model, loader, oracle.fine_grained_prune, scan_start=0.8, verbose=False)
+    naive_sensitivity_scan(model, loader, oracle.fine_grained_prune, scan_start=0.8, verbose=False)
     assert _all_ieee(seen)
-    assert lk.fp32_modes() == tf32_on
+    assert fp32_modes() == tf32_on
 
 
 def test_exact_fp32_restores_after_an_exception(tf32_on) -> None:
     with pytest.raises(KeyError):
         with lk.exact_fp32():
-            assert lk.fp32_modes()["cudnn.conv"] == "ieee"
+            assert fp32_modes()["cudnn.conv"] == "ieee"
             raise KeyError("boom")
-    assert lk.fp32_modes() == tf32_on
+    assert fp32_modes() == tf32_on
 
 
 def test_exact_fp32_changes_nothing_on_the_cpu() -> None:
@@ -118,17 +120,17 @@ def test_bf16_training_only_where_native(monkeypatch, capability, native, expect
     import labkit.runtime as runtime
 
     monkeypatch.setattr(runtime.torch, "cuda", _FakeCuda(capability, native))
-    assert lk.native_bf16("cuda") is expected
-    assert lk.training_precision_name("cuda") == ("bf16 autocast + tf32" if expected else "fp32")
+    assert native_bf16("cuda") is expected
+    assert training_precision_name("cuda") == ("bf16 autocast + tf32" if expected else "fp32")
 
 
 def test_training_on_the_cpu_is_plain_fp32() -> None:
-    assert not lk.native_bf16("cpu")
-    before = lk.fp32_modes()
-    with lk.training_precision("cpu") as autocast:
+    assert not native_bf16("cpu")
+    before = fp32_modes()
+    with training_precision("cpu") as autocast:
         with autocast():
             y = nn.Linear(4, 4)(torch.rand(2, 4))
-        assert lk.fp32_modes() == before
+        assert fp32_modes() == before
     assert y.dtype == torch.float32
 
 

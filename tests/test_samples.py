@@ -1,6 +1,6 @@
-"""The demo's sample submissions (labkit.samples) are made from the course's source notebook."""
+"""The demo's sample submissions (labkit_course.samples) are made from the course's source notebook."""
 
-from labkit.samples import sample_notebooks
+from labkit_course.samples import sample_notebooks
 
 
 def _cell(nb, grade_id):

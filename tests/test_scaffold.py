@@ -1,10 +1,10 @@
-"""The release audit of stubs (labkit.scaffold): every name the student must define is named."""
+"""The release audit of stubs (labkit_course.scaffold): every name the student must define is named."""
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labkit import regions, release, scaffold
+from labkit_course import regions, release, scaffold
 
 SOURCE = release.default_course_dir() / "source" / "lab1" / "lab1.ipynb"
 COMMITTED = release.default_course_dir() / "release" / "lab1" / "lab1.ipynb"

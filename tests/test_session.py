@@ -8,7 +8,9 @@ import pytest
 import torch
 
 import labkit as lk
-import labkit.reference as reference
+from labkit.budget import GRADING_TEST_IMAGES, GRADING_TRAIN_IMAGES
+from labkit.data import DataNotFoundError
+import labkit_course.reference as reference
 import labkit.synthetic as synthetic
 from labkit.prepare import SHIPPED_TINY_CHECKPOINT
 
@@ -48,8 +50,8 @@ def test_setup_in_grading_mode_uses_small_subsets(tiny_ready: lk.Profile, monkey
     out = capsys.readouterr().out
     assert lab.profile.name == "tiny" and lab.grading and "grading mode" in out
     assert lab.device == lk.get_device() and lk.model_device(lab.model) == lab.device
-    assert lab.dataloader["train"].num_samples == lk.GRADING_TRAIN_IMAGES
-    assert lab.dataloader["test"].num_samples == lk.GRADING_TEST_IMAGES
+    assert lab.dataloader["train"].num_samples == GRADING_TRAIN_IMAGES
+    assert lab.dataloader["test"].num_samples == GRADING_TEST_IMAGES
     x, y = next(iter(lab.dataloader["test"]))
     assert x.shape == (500, 3, 32, 32) and y.shape == (500,)
     assert 0.0 <= lk.evaluate(lab.model, lab.dataloader["test"], verbose=False) <= 1.0
@@ -67,7 +69,7 @@ def test_the_fast_grading_path_gives_the_notebook_smaller_loaders_only_when_grad
     lab = lk.setup(verbose=False)
     assert (lab.dataloader["train"].num_samples, lab.dataloader["test"].num_samples) == (
         FAST_TRAIN_IMAGES, FAST_TEST_IMAGES)
-    assert FAST_TRAIN_IMAGES < lk.GRADING_TRAIN_IMAGES and FAST_TEST_IMAGES < lk.GRADING_TEST_IMAGES
+    assert FAST_TRAIN_IMAGES < GRADING_TRAIN_IMAGES and FAST_TEST_IMAGES < GRADING_TEST_IMAGES
 
 
 def test_setup_outside_grading_uses_the_whole_split_and_recovers(tiny_ready: lk.Profile,
@@ -121,7 +123,7 @@ def test_setup_is_seeded(tiny_ready: lk.Profile) -> None:
 
 
 def test_full_profile_without_files_points_at_fetch_and_train(data_env: Path) -> None:
-    with pytest.raises(lk.DataNotFoundError, match="labkit fetch"):
+    with pytest.raises(DataNotFoundError, match="labkit fetch"):
         lk.setup("full", verbose=False)
     profile = lk.resolve_profile("full")
     synthetic.write_tiny_cifar(profile.data_root, n_train=10, n_test=10)

@@ -1,4 +1,4 @@
-"""The source notebook's reviewable twin (labkit.source_script) and its sync by `labkit release`."""
+"""The source notebook's reviewable twin (labkit_course.source_script) and its sync by `labkit release`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit import release
-from labkit.source_notebook import default_course_dir
-from labkit.source_script import notebook_from_script, render_script, script_path, sync_source
+from labkit_course import release
+from labkit_course.source_notebook import default_course_dir
+from labkit_course.source_script import notebook_from_script, render_script, script_path, sync_source
 
 SOURCE = default_course_dir() / "source" / "lab1" / "lab1.ipynb"
 

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 import labkit as lk
+from labkit_course.suggest import suggest_sparsity_dict
 from oracle import fine_grained_prune
 
 LAB_SCAN = """92.42 91.19 87.55 83.39 69.43 31.82
@@ -31,7 +32,7 @@ def test_suggested_sparsities_meet_the_size_target_when_pruned():
     model = lk.VGG()
     drops = [0.05, 0.001, 0.002, 0.002, 0.002, 0.001, 0.001, 0.0005, 0.003]  # conv0 is sensitive
     scan = fake_scan(model, drops)
-    suggestion = lk.suggest_sparsity_dict(scan, model, size_target=0.25, max_drop=0.01, dense_accuracy=0.9)
+    suggestion = suggest_sparsity_dict(scan, model, size_target=0.25, max_drop=0.01, dense_accuracy=0.9)
     assert list(suggestion) == [n for n, _ in lk.prunable_parameters(model)]
     assert suggestion["backbone.conv0.weight"] == 0.0  # too sensitive for any step
     assert all(s in [0.0] + scan.sparsities for s in suggestion.values())
@@ -49,9 +50,9 @@ def test_unreachable_size_target_is_an_error():
     model = lk.VGG(0.125)
     scan = fake_scan(model, [0.05] * 9)
     with pytest.raises(ValueError, match="max_drop"):
-        lk.suggest_sparsity_dict(scan, model, size_target=0.25, max_drop=0.01)
+        suggest_sparsity_dict(scan, model, size_target=0.25, max_drop=0.01)
     with pytest.raises(ValueError, match="size_target"):
-        lk.suggest_sparsity_dict(scan, model, size_target=0.0)
+        suggest_sparsity_dict(scan, model, size_target=0.0)
 
 
 def test_lab_scan_gives_a_sensible_dict_under_25_percent():
@@ -60,7 +61,7 @@ def test_lab_scan_gives_a_sensible_dict_under_25_percent():
     names = [n for n, _ in lk.prunable_parameters(model)]
     accs = {n: [float(v) / 100 for v in line.split()] for n, line in zip(names, LAB_SCAN.splitlines())}
     scan = lk.ScanResult([0.4, 0.5, 0.6, 0.7, 0.8, 0.9], accs)
-    suggestion = lk.suggest_sparsity_dict(scan, model, dense_accuracy=0.9295)
+    suggestion = suggest_sparsity_dict(scan, model, dense_accuracy=0.9295)
     assert list(suggestion.values()) == [0.0, 0.5, 0.6, 0.6, 0.6, 0.7, 0.8, 0.9, 0.0]
     with pytest.raises(ValueError, match="26.09%"):  # best reachable within 2 points per layer
-        lk.suggest_sparsity_dict(scan, model, max_drop=0.02, dense_accuracy=0.9295)
+        suggest_sparsity_dict(scan, model, max_drop=0.02, dense_accuracy=0.9295)

@@ -10,8 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.samples import write_samples
-from labkit.source_notebook import default_course_dir
+from labkit_course.samples import write_samples
+from labkit_course.source_notebook import default_course_dir
 
 pytestmark = pytest.mark.slow
 
@@ -26,12 +26,26 @@ def course_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return course
 
 
-def test_the_wheel_has_the_package_and_nothing_of_the_checkout(wheel_venv):
+def test_each_wheel_has_its_package_and_nothing_of_the_checkout(wheel_venv):
     import zipfile
 
-    names = zipfile.ZipFile(wheel_venv.wheel).namelist()
-    assert "labkit/commands/grade.py" in names and "labkit/source_notebook.py" in names
-    assert not [n for n in names if n.startswith(("tests/", "notebooks/"))]
+    student = zipfile.ZipFile(wheel_venv.wheel).namelist()
+    course = zipfile.ZipFile(wheel_venv.course_wheel).namelist()
+    assert "labkit/pruning.py" in student and "labkit/assets/vgg_tiny.pth" in student
+    assert {n.split("/")[0] for n in student} == {"labkit", wheel_venv.wheel.name.split("-py3")[0] + ".dist-info"}
+    assert "labkit_course/grading/batch.py" in course and "labkit_course/source_notebook.py" in course
+    assert {n.split("/")[0] for n in course} == {"labkit_course",
+                                                 wheel_venv.course_wheel.name.split("-py3")[0] + ".dist-info"}
+
+
+def test_the_student_wheel_requires_exactly_the_six_libraries_the_notebook_uses(wheel_venv):
+    import zipfile
+
+    with zipfile.ZipFile(wheel_venv.wheel) as z:
+        meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    required = sorted(line.split(":", 1)[1].strip().split(">")[0].split("=")[0].split("<")[0].strip()
+                      for line in meta.splitlines() if line.startswith("Requires-Dist:"))
+    assert required == ["matplotlib", "numpy", "torch", "torchprofile", "torchvision", "tqdm"]
 
 
 def test_labkit_bench_scan_runs_from_the_wheel(wheel_venv, course_copy, tmp_path):

@@ -557,16 +557,6 @@ print(f"sparse model has accuracy={sparse_model_accuracy:.2%} before fine-tuning
 # %%
 print(lk.size_report(model))
 
-# %% [markdown]
-# For comparison only: a greedy choice from the lab's published curves, which raises, step by step,
-# the layer whose next sparsity removes the most weights per point of predicted accuracy loss
-# (at most 3 points per layer) until the full VGG is at 25% of its size:
-
-# %%
-suggested = lk.suggest_sparsity_dict(lk.LAB_SENSITIVITY, full_vgg, dense_accuracy=lk.LAB_DENSE_ACCURACY)
-print({name: round(s, 2) for name, s in suggested.items()})
-lk.check_sparsity_size(suggested)
-
 # %%
 ax = lk.plot_weight_distribution(model, bins=256, count_nonzero_only=True)
 
@@ -1024,3 +1014,15 @@ print(lk.comparison_table([("Latency (ms)", *(round(latency[k] * 1e3, 2) for k i
 # 9.2 (5): channel pruning (2), because commodity mobile hardware cannot exploit irregular
 # sparsity but runs a smaller dense model faster (3).
 # ### END SOLUTION
+
+# %% [markdown]
+# # Before you upload
+#
+# Save the notebook, then run the cell below: it checks the file you will upload (every test
+# cell there once and unchanged, no answer left as a stub) and runs it from the top in a fresh
+# kernel, as the grader will (a few minutes), listing each visible test that fails. In a
+# terminal: `python -m labkit.submission lab1.ipynb`. On Colab it checks the notebook as it is
+# open; upload what *File > Download > Download .ipynb* gives.
+
+# %%
+# lk.check_submission()  # remove the leading "# " to run it

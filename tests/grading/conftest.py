@@ -7,8 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.grading.batch import Options, grade_batch
-from labkit.grading.course import Master, prepare_master
+from labkit_course.grading.batch import Options, grade_batch
+from labkit_course.grading.course import Master, prepare_master
 
 from .corpus import Case
 from .lab1_cases import lab1_cases

@@ -18,7 +18,7 @@ from typing import Callable
 import nbformat
 from nbformat import NotebookNode
 
-from labkit.samples import cell_index, filled_in, inserted_after, replaced
+from labkit_course.samples import cell_index, filled_in, inserted_after, replaced
 
 
 @dataclass
@@ -47,7 +47,7 @@ def gid(cell: NotebookNode) -> str | None:
 
 def correct(source: NotebookNode, release: NotebookNode) -> NotebookNode:
     """The release with every solution cell's source replaced by the source's solution (the
-    demo's samples make it the same way: one home, :func:`labkit.samples.filled_in`)."""
+    demo's samples make it the same way: one home, :func:`labkit_course.samples.filled_in`)."""
     return filled_in(source, release)
 
 

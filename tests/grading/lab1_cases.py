@@ -3,12 +3,12 @@
 The toy corpus covers every robustness and isolation case quickly; this one checks that the
 lab's own tests are fair: a correct submission and correct alternatives earn full marks, a
 blank one nothing, and each plausible-but-wrong variant loses exactly the test cells of the
-concept it gets wrong (one mistake costs one concept, issue 10). Every case lists the points of
+concept it gets wrong (one mistake costs one concept). Every case lists the points of
 EVERY autograded test cell; the full points of each cell are read from the source notebook's
 nbgrader metadata.
 
 Variants replace the code of a solution region of the source notebook (found with
-:mod:`labkit.regions`, so they follow edits of the scaffold around it) or, for a student who
+:mod:`labkit_course.regions`, so they follow edits of the scaffold around it) or, for a student who
 rewrites a whole cell, the whole cell.
 """
 
@@ -19,7 +19,7 @@ from typing import Iterable
 
 from nbformat import NotebookNode
 
-from labkit import regions
+from labkit_course import regions
 
 from . import corpus as C
 from .corpus import Case
@@ -31,7 +31,7 @@ PATCHES = ("torch.equal = lambda *a, **k: True\n"
            "lk.check_fine_grained_prune = lambda *a, **k: True\n"
            "abs = lambda x: 0\n")
 
-# Correct alternatives to the source's solutions (issue 10: they earn full marks).
+# Correct alternatives to the source's solutions (they earn full marks).
 SORT_MASK = ("num_zeros = round(num_elements * sparsity)\n"
              "importance = tensor.abs()\n"
              "# ties at the threshold are pruned too: the threshold is a value, the mask is strict\n"
@@ -62,8 +62,8 @@ SQRT_SUM = "importance = channel_weight.pow(2).sum().sqrt()\n"
 NARROW_PRUNE = "next_conv.weight.set_(next_conv.weight.detach().narrow(1, 0, n_keep).clone())\n"
 FANCY_SORT = "next_conv.weight.copy_(next_conv.weight.detach()[:, sort_idx])\n"
 
-# Q6 and Q7 answered by calling labkit instead of writing the next-conv lines (issue 10.4:
-# labkit has no such helper, so these earn none of those lines' points).
+# Q6 and Q7 answered by calling labkit instead of writing the next-conv lines (labkit has no
+# such helper, so these earn none of those lines' points).
 LABKIT_PRUNE = ("def channel_prune(model, prune_ratio):\n"
                 "    counts = lk.channel_keep_counts(model, prune_ratio, get_num_channels_to_keep)\n"
                 "    return lk.shrink_channels(model, counts)\n")

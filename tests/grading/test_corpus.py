@@ -15,10 +15,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.grading.batch import Options, grade_batch
-from labkit.grading.course import prepare_master
-from labkit.grading.names import safe_name
-from labkit.grading.results import read_records
+from labkit_course.grading.batch import Options, grade_batch
+from labkit_course.grading.course import prepare_master
+from labkit_course.grading.names import safe_name
+from labkit_course.grading.results import read_records
 
 from .toy_cases import toy_cases
 
@@ -158,7 +158,7 @@ def test_manual_sheet_and_import(graded, tmp_path, capsys):
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    from labkit.cli import main
+    from labkit_course.cli import main
 
     assert main(["grade", "--import-manual", str(tmp_path / "scores.csv"), "--out", str(copy),
                  "--course", str(TOY), "--assignment", "toy"]) == 0
@@ -219,7 +219,7 @@ def test_grader_killed_mid_batch_loses_nothing(graded, tmp_path):
     for name in ("correct", "blank", "wrong-k-zero", "renamed-function", "syntax-error", "segfault"):
         shutil.copy(out.parent / "submissions" / f"{name}.ipynb", subs)
     new_out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "labkit.cli", "grade", str(subs), "--out", str(new_out),
+    cmd = [sys.executable, "-m", "labkit_course.cli", "grade", str(subs), "--out", str(new_out),
            "--course", str(TOY), "--assignment", "toy", "--workers", "2", "--quiet",
            "--timeout", "6"]
     import glob

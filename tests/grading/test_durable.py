@@ -20,13 +20,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.grading.course import GradingError, prepare_master
-from labkit.grading.outlock import out_lock
-from labkit.grading.outputs import (OutputError, atomic_open, disk_errors, private_dir,
+from labkit_course.grading.course import GradingError, prepare_master
+from labkit_course.grading.outlock import out_lock
+from labkit_course.grading.outputs import (OutputError, atomic_open, disk_errors, private_dir,
                                     sweep_temps, write_text)
-from labkit.grading.publish import keep_manual_scores
-from labkit.grading.results import Record
-from labkit.samples import filled_in, inserted_after, replaced
+from labkit_course.grading.publish import keep_manual_scores
+from labkit_course.grading.results import Record
+from labkit_course.samples import filled_in, inserted_after, replaced
 
 TOY = Path(__file__).parent / "fixtures" / "toy"
 STUDENTS = ("r1", "r2", "r3", "r4")
@@ -54,7 +54,7 @@ def _submissions(folder: Path, names=STUDENTS, sleep: float = 0.0, answer: str =
 
 def _cmd(subs: Path | None, out: Path, *extra: str) -> list[str]:
     inputs = [str(subs)] if subs is not None else []
-    return [sys.executable, "-m", "labkit.cli", "grade", *inputs, "--out", str(out),
+    return [sys.executable, "-m", "labkit_course.cli", "grade", *inputs, "--out", str(out),
             "--course", str(TOY), "--assignment", "toy", "--quiet", "--timeout", "20", *extra]
 
 
@@ -395,7 +395,7 @@ def test_a_full_disk_under_the_private_course_is_the_graders_failure_not_the_stu
 
     import nbgrader.utils
 
-    from labkit.grading.worker import Job, grade_one
+    from labkit_course.grading.worker import Job, grade_one
 
     master = prepare_master(TOY, "toy", tmp_path / "master", force=False)
     subs = _submissions(tmp_path / "subs", names=("r1",))
@@ -415,7 +415,7 @@ def test_a_full_disk_under_the_private_course_is_the_graders_failure_not_the_stu
 
 
 def test_the_private_folders_of_a_killed_grader_are_swept(tmp_path):
-    from labkit.grading.batch import sweep_stale_tmp
+    from labkit_course.grading.batch import sweep_stale_tmp
 
     dead = subprocess.Popen(["true"])
     dead.wait()

@@ -1,4 +1,4 @@
-"""labkit.grading.execute: the kernel command SandboxKernelManager builds, read_outcome, and
+"""labkit_course.grading.execute: the kernel command SandboxKernelManager builds, read_outcome, and
 GuardedExecute on tiny notebooks run in a weak sandbox (no root protections): a kernel death
 ends only the remaining cells, the wall limit ends the submission, and a passing test that
 writes to stderr keeps its points. (A missing outcome file and a valid one are read in
@@ -18,8 +18,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 from nbgrader.utils import determine_grade
 from traitlets.config import Config
 
-from labkit.grading.execute import GuardedExecute, SandboxKernelManager, read_outcome
-from labkit.grading.sandbox import SandboxConfig
+from labkit_course.grading.execute import GuardedExecute, SandboxKernelManager, read_outcome
+from labkit_course.grading.sandbox import SandboxConfig
 
 
 def test_the_kernel_command_needs_a_sandbox_config():
@@ -31,7 +31,7 @@ def test_the_kernel_command_runs_labkits_kernel_in_its_sandbox(tmp_path):
     km = SandboxKernelManager(sandbox_config=str(tmp_path / "sandbox.json"))
     km.connection_file = str(tmp_path / "kernel.json")
     assert km.format_kernel_cmd(["--x"]) == [
-        sys.executable, "-m", "labkit.grading.kernel", "--sandbox", str(tmp_path / "sandbox.json"),
+        sys.executable, "-m", "labkit_course.grading.kernel", "--sandbox", str(tmp_path / "sandbox.json"),
         "-f", str(tmp_path / "kernel.json"), "--x"]
     assert km.transport == "tcp"  # no ipc_prefix: loopback ports
 

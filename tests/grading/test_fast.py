@@ -1,15 +1,15 @@
-"""The fast grading path (issue 13) differs from today's only in what cannot change a score:
+"""The fast grading path differs from the plain path only in what cannot change a score:
 the kernel's matplotlib backend (figures built, never rasterised) and how the kernel is shut
 down. (That the scores and feedback pages are identical is checked on the toy corpus by
-tests/grading/test_shards.py, whose single run uses today's path.)"""
+tests/grading/test_shards.py, whose single run uses the plain path.)"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
-from labkit.grading.batch import Options
-from labkit.grading.worker import Job, _sandbox
+from labkit_course.grading.batch import Options
+from labkit_course.grading.worker import Job, _sandbox
 
 
 def test_fast_kernel_draws_no_figures_and_todays_path_is_unchanged(tmp_path: Path):

@@ -16,11 +16,11 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from traitlets.config import Config
 
-from labkit import regions
-from labkit.grading.course import GradeCell, Master
-from labkit.grading.feedback import render_feedback
-from labkit.grading.results import Record
-from labkit.grading.summary import MAX_OUTPUT_LINES, summarise
+from labkit_course import regions
+from labkit_course.grading.course import GradeCell, Master
+from labkit_course.grading.feedback import render_feedback
+from labkit_course.grading.results import Record
+from labkit_course.grading.summary import MAX_OUTPUT_LINES, summarise
 
 SOURCE = Path(__file__).resolve().parents[2] / "notebooks" / "source" / "lab1" / "lab1.ipynb"
 

@@ -1,4 +1,4 @@
-"""labkit.grading.fsroot on its own: the root a kernel gets holds the allowed paths read-only,
+"""labkit_course.grading.fsroot on its own: the root a kernel gets holds the allowed paths read-only,
 its writable folders under a private /tmp, a minimal /dev and /proc, and nothing else; a hidden
 path inside an allowed one is covered; nothing is mounted in the host's mount namespace. The
 kernels of a grading run in it (test_isolation.py)."""
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit.grading import fsroot
-from labkit.grading.world import UID_BASE, can_unshare
+from labkit_course.grading import fsroot
+from labkit_course.grading.world import UID_BASE, can_unshare
 
 needs_mount_ns = pytest.mark.skipif(not can_unshare(0x20000),
                                     reason="needs root and mount namespaces")
@@ -23,7 +23,7 @@ UID = UID_BASE + 998  # never leased in practice (a batch takes the lowest free 
 # Run as a child: enter the root, drop to UID, report what is there as JSON on stdout.
 _CHILD = r"""
 import ctypes, errno, json, os, sys
-from labkit.grading import fsroot
+from labkit_course.grading import fsroot
 cfg = json.loads(sys.argv[1])
 host = os.readlink("/proc/self/ns/mnt")
 assert ctypes.CDLL(None, use_errno=True).unshare(0x20000) == 0

@@ -15,11 +15,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.grading.batch import Options, grade_batch
-from labkit.grading.course import prepare_master
-from labkit.grading.results import read_records
-from labkit.gradescope.build import build_autograder
-from labkit.gradescope.run import secret_lines
+from labkit_course.grading.batch import Options, grade_batch
+from labkit_course.grading.course import prepare_master
+from labkit_course.grading.results import read_records
+from labkit_course.gradescope.build import build_autograder
+from labkit_course.gradescope.run import secret_lines
 
 from .toy_cases import toy_cases
 
@@ -42,7 +42,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
     with zipfile.ZipFile(zip_path) as z:
         z.extractall(gs / "source")
     env = {**os.environ, "AUTOGRADER_ROOT": str(gs)}
-    subprocess.run([sys.executable, "-m", "labkit.gradescope.run", "--setup"], env=env, check=True)
+    subprocess.run([sys.executable, "-m", "labkit_course.gradescope.run", "--setup"], env=env, check=True)
 
     master = prepare_master(TOY, "toy", root / "probe", force=False)
     source = nbformat.read(master.root / "source" / "toy" / "toy.ipynb", as_version=4)
@@ -76,15 +76,17 @@ def test_zip_layout_and_no_hidden_tests_outside_the_source(built):
     with zipfile.ZipFile(zip_path) as z:
         names = z.namelist()
         assert {"setup.sh", "run_autograder", "labkit.json", SOURCE_MEMBER} <= set(names)
-        wheels = [n for n in names if n.startswith("labkit-") and n.endswith(".whl")]
-        assert len(wheels) == 1 and wheels[0] in z.read("setup.sh").decode()
+        wheels = sorted(n for n in names if n.startswith(("labkit-", "labkit_course-")) and n.endswith(".whl"))
+        assert [w.split("-")[0] for w in wheels] == ["labkit", "labkit_course"]  # student package, course tools
+        assert all(w in z.read("setup.sh").decode() for w in wheels)
         assert z.getinfo("run_autograder").external_attr >> 16 & 0o111
         texts = {n: z.read(n) for n in names}
     import io
 
-    with zipfile.ZipFile(io.BytesIO(texts.pop(wheels[0]))) as w:
-        assert "labkit/gradescope/run.py" in w.namelist()
-        texts |= {f"{wheels[0]}:{n}": w.read(n) for n in w.namelist()}
+    for wheel in wheels:
+        with zipfile.ZipFile(io.BytesIO(texts.pop(wheel))) as w:
+            texts |= {f"{wheel}:{n}": w.read(n) for n in w.namelist()}
+    assert f"{wheels[1]}:labkit_course/gradescope/run.py" in texts
     forms = [f.encode() for h in hidden for f in (h, json.dumps(h)[1:-1])]  # as in JSON too
     leaks = {n: f for n, t in texts.items() for f in forms if f in t}
     assert set(leaks) == {SOURCE_MEMBER}, leaks  # the grader's copy, root-only once set up

@@ -8,7 +8,7 @@ import types
 
 import torch
 
-from labkit.grading.guard import Guard
+from labkit_course.grading.guard import Guard
 
 
 def _shell(ns):
@@ -51,7 +51,7 @@ def test_a_test_that_takes_the_first_optimizer_step_is_not_tampering():
 
     code = (
         "import sys, types, torch\n"
-        "from labkit.grading.guard import Guard\n"
+        "from labkit_course.grading.guard import Guard\n"
         "assert 'torch._dynamo' not in sys.modules or print('dynamo preloaded')\n"
         "guard = Guard(); shell = types.SimpleNamespace(user_ns={})\n"
         "guard.enter(shell)\n"

@@ -1,6 +1,6 @@
 """Reasons for failed hidden checks are built from grader-held text, with typed values only."""
 
-from labkit.grading.hidden import StudentCell, check_reason, frames, raised_in, typed_value
+from labkit_course.grading.hidden import StudentCell, check_reason, frames, raised_in, typed_value
 
 TEST = '''"""zeros are counted."""
 t = torch.arange(1.0, 11.0)

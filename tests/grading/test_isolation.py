@@ -1,4 +1,4 @@
-"""One student's code cannot reach another's grading (issue 9).
+"""One student's code cannot reach another's grading.
 
 Each submission's kernel lives in its own PID, IPC and network namespaces as its worker slot's
 own uid; nothing it starts outlives its grading; the grader checks that itself. The hostile
@@ -19,11 +19,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.grading import sandbox
-from labkit.grading.batch import Options, grade_batch
-from labkit.grading.course import prepare_master
-from labkit.grading.results import read_records
-from labkit.grading.world import UID_BASE, UidLease, kill_all, leftovers
+from labkit_course.grading import sandbox
+from labkit_course.grading.batch import Options, grade_batch
+from labkit_course.grading.course import prepare_master
+from labkit_course.grading.results import read_records
+from labkit_course.grading.world import UID_BASE, UidLease, kill_all, leftovers
 
 from . import corpus as C
 from . import hostile as H

@@ -1,4 +1,4 @@
-"""labkit.grading.kernel: the student's kernel, started the way the grader starts it (through
+"""labkit_course.grading.kernel: the student's kernel, started the way the grader starts it (through
 SandboxKernelManager) with a weak sandbox (no root protections), and driven cell by cell.
 
 A cell whose first line is ``#labkit-test <token>`` runs inside the Guard, and a rebinding it
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from labkit.grading.execute import SandboxKernelManager
-from labkit.grading.kernel import MARKER
-from labkit.grading.sandbox import SandboxConfig
+from labkit_course.grading.execute import SandboxKernelManager
+from labkit_course.grading.kernel import MARKER
+from labkit_course.grading.sandbox import SandboxConfig
 
 pytestmark = pytest.mark.slow  # a kernel start imports torch (the Guard's snapshot)
 

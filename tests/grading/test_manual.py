@@ -1,4 +1,4 @@
-"""The manual-grading sheet (labkit.grading.manual): every free-text answer side by side, and
+"""The manual-grading sheet (labkit_course.grading.manual): every free-text answer side by side, and
 importing the scores a TA writes into its CSV."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
-from labkit.grading.course import GradeCell, GradingError, Master
-from labkit.grading.manual import read_manual_scores, write_manual_sheet
-from labkit.grading.results import Record
+from labkit_course.grading.course import GradeCell, GradingError, Master
+from labkit_course.grading.manual import read_manual_scores, write_manual_sheet
+from labkit_course.grading.results import Record
 
 
 @pytest.fixture

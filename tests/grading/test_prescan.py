@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.grading.prescan import prescan
+from labkit_course.grading.prescan import prescan
 
 from . import corpus as C
 
@@ -124,7 +124,7 @@ def test_a_cell_with_a_grade_id_the_assignment_lacks_runs_as_an_ordinary_cell(re
     (b"x" * 10, "JSONDecodeError"), (b"\xff\xfe{}", "UnicodeDecodeError"),
     (b'{"cells": 3}', "no list of 'cells'"), (b"[" * 100_000, "RecursionError")])
 def test_quick_check_refuses_what_cannot_be_a_notebook(release, raw, why):
-    from labkit.grading.prescan import quick_check
+    from labkit_course.grading.prescan import quick_check
 
     assert why in quick_check(raw) and "not a readable Jupyter notebook" in quick_check(raw)
     assert quick_check(C.dumps(release)) == ""

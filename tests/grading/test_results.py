@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 
-from labkit.grading.results import Record, read_records, scrub, write_grades_csv, write_record
+from labkit_course.grading.results import Record, read_records, scrub, write_grades_csv, write_record
 
 
 def test_record_roundtrip_and_totals(tmp_path):
@@ -58,7 +58,7 @@ def test_grades_csv_cells_never_start_like_a_formula_and_scores_stay_numbers(tmp
 
 
 def test_a_long_id_keeps_its_name_in_the_record_and_gets_a_short_file_name(tmp_path):
-    from labkit.grading.names import safe_name
+    from labkit_course.grading.names import safe_name
 
     long_id = "é" * 200
     path = write_record(Record(long_id, "graded"), tmp_path)

@@ -1,4 +1,4 @@
-"""labkit.grading.sandbox on its own: the config file the grader hands the kernel launcher, the
+"""labkit_course.grading.sandbox on its own: the config file the grader hands the kernel launcher, the
 protections it names when some are missing, the namespaces of a process world, and what
 enter_sandbox does to a process without root protections (environment, folder, limits). The
 isolation levels and the protections at work are in test_isolation.py."""
@@ -11,9 +11,9 @@ import stat
 import subprocess
 import sys
 
-from labkit.grading import sandbox
-from labkit.grading.sandbox import PROTECTIONS, SandboxConfig, missing_protections, world_flags
-from labkit.grading.world import CLONE_WORLD
+from labkit_course.grading import sandbox
+from labkit_course.grading.sandbox import PROTECTIONS, SandboxConfig, missing_protections, world_flags
+from labkit_course.grading.world import CLONE_WORLD
 
 
 def test_the_config_file_round_trips_and_only_its_owner_can_read_it(tmp_path):
@@ -57,7 +57,7 @@ def test_enter_sandbox_gives_the_process_only_its_environment_folder_limits_and_
                   fsize_bytes=2**20, threads=3).write(cfg)
     log = tmp_path / "grader.log"  # the grader's log: the process's stdout and stderr
     code = ("import json, os, resource, sys\n"
-            "from labkit.grading.sandbox import SandboxConfig, enter_sandbox\n"
+            "from labkit_course.grading.sandbox import SandboxConfig, enter_sandbox\n"
             "held = os.open(sys.argv[3], os.O_WRONLY | os.O_APPEND)  # inherited, not CLOEXEC\n"
             "conn = enter_sandbox(SandboxConfig.read(sys.argv[1]), sys.argv[2])\n"
             "print('FORGED grader line'); os.write(2, b'FORGED on fd 2')\n"

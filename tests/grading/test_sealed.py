@@ -16,7 +16,6 @@ import contextlib
 import io
 import json
 import re
-import shutil
 import zlib
 from pathlib import Path
 
@@ -24,9 +23,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from labkit.grading.batch import Options, grade_batch
-from labkit.grading.course import prepare_master
-from labkit.grading.results import read_records
+from labkit_course.grading.batch import Options, grade_batch
+from labkit_course.grading.course import prepare_master
+from labkit_course.grading.results import read_records
 
 pytestmark = pytest.mark.slow
 
@@ -184,7 +183,7 @@ def test_a_stolen_value_shows_as_an_ellipsis_and_a_typed_value_as_itself(sealed)
 
 
 def test_results_json_for_gradescope_holds_no_hidden_code(sealed, tmp_path):
-    from labkit.gradescope.run import results_json
+    from labkit_course.gradescope.run import results_json
 
     out, cases = sealed
     master = prepare_master(out.parent / "course", "halving", out, force=False)

@@ -1,5 +1,5 @@
 """Shards and merge on the toy course: shards 1/2 + 2/2 merged give what one run gives (the
-run on the slower path of ``--no-fast``, the shards on the default fast one);
+run on the plain path (``Options(fast=False)``), the shards on the default fast one);
 merging twice changes nothing; missing shards, shards of another source notebook and students
 graded twice are refused with a message that names them."""
 
@@ -12,10 +12,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.grading.batch import Options, grade_batch
-from labkit.grading.course import GradingError, prepare_master
-from labkit.grading.merge import merge_shards
-from labkit.grading.shards import parse_shard, read_stamp, shard_of
+from labkit_course.grading.batch import Options, grade_batch
+from labkit_course.grading.course import GradingError, prepare_master
+from labkit_course.grading.merge import merge_shards
+from labkit_course.grading.shards import parse_shard, read_stamp, shard_of
 
 from .toy_cases import toy_cases
 
@@ -59,8 +59,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory):
     for case in toy_cases(source, master.release, [], []):
         if case.student in CASES:
             (subs / f"{case.student}.ipynb").write_bytes(case.make())
-    grade_batch([subs], _options(root / "whole", fast=False))  # today's path: the shards'
-    # fast path must give the same grades and pages (issue 13: identical scores)
+    grade_batch([subs], _options(root / "whole", fast=False))  # the plain path: the shards'
+    # fast path must give the same grades and pages (identical scores)
     shards = [root / f"shard{k}" for k in (1, 2)]
     for k, out in enumerate(shards, start=1):
         grade_batch([subs], _options(out, shard=(k, 2)))

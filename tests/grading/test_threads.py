@@ -12,8 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.grading.batch import Options, grade_batch
-from labkit.grading.course import prepare_master
+from labkit_course.grading.batch import Options, grade_batch
+from labkit_course.grading.course import prepare_master
 
 from . import corpus as C
 

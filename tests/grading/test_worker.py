@@ -1,4 +1,4 @@
-"""One submission through labkit.grading.worker: its sandbox settings, its record when the file
+"""One submission through labkit_course.grading.worker: its sandbox settings, its record when the file
 is unusable, and a whole grading of a toy submission (weak isolation: no root needed)."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.grading.course import prepare_master
-from labkit.grading.publish import pending_dir
-from labkit.grading.results import read_records
-from labkit.grading.worker import Job, _sandbox, grade_one, record_for_failure
-from labkit.samples import filled_in
+from labkit_course.grading.course import prepare_master
+from labkit_course.grading.publish import pending_dir
+from labkit_course.grading.results import read_records
+from labkit_course.grading.worker import Job, _sandbox, grade_one, record_for_failure
+from labkit_course.samples import filled_in
 
 TOY = Path(__file__).parent / "fixtures" / "toy"
 
@@ -94,7 +94,7 @@ def test_a_correct_submission_earns_every_autograded_point(master, tmp_path):
 
 
 def test_a_run_that_left_no_outcome_reads_as_crashed(tmp_path):
-    from labkit.grading.execute import read_outcome
+    from labkit_course.grading.execute import read_outcome
 
     assert read_outcome(tmp_path / "outcome.json") == {"status": "crashed", "stopped": None}
     (tmp_path / "outcome.json").write_text('{"status": "timeout", "stopped": "cell 3 ran over 6 s"}')

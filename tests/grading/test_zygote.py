@@ -1,4 +1,4 @@
-"""The kernel zygote (issue 13): each kernel of a fast batch is a fresh fork of one pre-imported
+"""The kernel zygote: each kernel of a fast batch is a fresh fork of one pre-imported
 process, never reused; a fork only ever becomes a launcher of a process world; the world dies
 with the process jupyter_client started; no kernel can reach the zygote; an unreachable zygote
 costs speed, not a grade."""
@@ -16,15 +16,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.grading import sandbox
-from labkit.grading.batch import Options, grade_batch
-from labkit.grading.course import prepare_master
-from labkit.grading.execute import SandboxKernelManager
-from labkit.grading.results import read_records
-from labkit.grading.sandbox import SandboxConfig
-from labkit.grading.worker import Job, _ipc_dir, _sandbox
-from labkit.grading.world import UidLease, leftovers
-from labkit.grading.zygote import Zygote
+from labkit_course.grading import sandbox
+from labkit_course.grading.batch import Options, grade_batch
+from labkit_course.grading.course import prepare_master
+from labkit_course.grading.execute import SandboxKernelManager
+from labkit_course.grading.results import read_records
+from labkit_course.grading.sandbox import SandboxConfig
+from labkit_course.grading.worker import Job, _ipc_dir, _sandbox
+from labkit_course.grading.world import UidLease, leftovers
+from labkit_course.grading.zygote import Zygote
 
 from . import corpus as C
 
@@ -78,7 +78,7 @@ def test_every_kernel_of_a_fast_batch_is_a_fresh_fork_of_the_zygote(tmp_path):
     forks = [line.split()[-1] for line in log.splitlines() if "forked launcher" in line]
     assert len(forks) == 3 and len(set(forks)) == 3, log  # one fresh fork per submission
     assert summary.internal_errors == []
-    ours = f"labkit.grading.zygote .* {os.getpid()}$"  # its last argument: the batch's pid
+    ours = f"labkit_course.grading.zygote .* {os.getpid()}$"  # its last argument: the batch's pid
     assert not subprocess.run(["pgrep", "-f", ours], capture_output=True).stdout, \
         "the zygote outlived its batch"
 
@@ -173,7 +173,7 @@ def _world_kernel_dies_with(tmp: Path, z: Zygote, manager: type, victim: str) ->
         assert z.proc.poll() is None, "the zygote must outlive one kernel"
         return seen
     finally:
-        from labkit.grading.world import kill_all
+        from labkit_course.grading.world import kill_all
 
         kill_all(set(lease.uids))
         lease.release()

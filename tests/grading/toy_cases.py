@@ -119,7 +119,7 @@ def toy_cases(source: NotebookNode, release: NotebookNode, snoop_paths: list[str
         case("fork-and-linger", "graded", full,
              lambda: d(C.insert_after(ok, "setup", "import os, time\nif os.fork() == 0:\n"
                                       "    time.sleep(3600)\n    os._exit(0)"))),
-        # Processes, users, network (issue 9): each reaches only its own process world.
+        # Processes, users, network: each reaches only its own process world.
         case("kill-all-detached", "crashed", {"q2": 0, "q3": 0},
              lambda: d(C.insert_after(C.insert_after(ok, "setup", H.SLEEP.format(seconds=8)),
                                       "setup", H.KILL_ALL_DETACHED)), "kernel died", tags={"world"}),

@@ -1,0 +1,186 @@
+"""``labkit grade``: from submitted notebooks to grades, feedback and a manual-grading sheet.
+
+    labkit grade SUBMISSION.ipynb|FOLDER|EXPORT.zip ... [--out DIR] [--workers N] [--force]
+    labkit grade --import-manual scores.csv [--out DIR]
+    labkit grade SUBMISSIONS --shard K/N --out OUT_K      (one machine's share)
+    labkit grade --merge OUT_1 ... OUT_N --out DIR        (one gradebook from the shards)
+
+Writes ``DIR/grades.csv`` (student, status, total, max_total, one column per question),
+``DIR/feedback/<student>.html``, ``DIR/manual.html`` + ``DIR/manual.csv``, and keeps
+``DIR/results/`` (one record per student; re-runs skip graded students) and ``DIR/course/``
+(the master nbgrader course and gradebook; readable by the grader's user only).
+Output files are readable by the grading user only (0600, folders 0700) and written whole
+(atomically); one grader at a time may use an out folder (``DIR/.lock``).
+Exit status: 0 when every submission got a status (crashed and invalid ones included);
+1 when the grader itself failed on some submission, or a full or failing disk stopped it
+(running the same command again resumes); 2 for unusable arguments or course, or an out
+folder another grader is using.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``labkit grade``."""
+    parser.add_argument("inputs", nargs="*", type=Path, metavar="SUBMISSION",
+                        help="notebooks, folders of notebooks, or LMS zip exports")
+    parser.add_argument("--out", type=Path, default=Path("out/grades"), help="output folder (default %(default)s)")
+    parser.add_argument("--course", type=Path, default=None,
+                        help="nbgrader course folder with source/<assignment>/ (default: the "
+                             "repository's notebooks/ in a checkout, else ./notebooks)")
+    parser.add_argument("--assignment", default="lab1", help="assignment name (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=1, help="submissions graded at once (default 1)")
+    parser.add_argument("--force", action="store_true",
+                        help="regrade students already graded (free-text scores imported with "
+                             "--import-manual are kept where the answer is unchanged)")
+    parser.add_argument("--drop-manual", action="store_true",
+                        help="with --force: forget the imported free-text scores of the students "
+                             "regraded (a TA scores them again)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds per cell (default: the course's Execute.timeout)")
+    parser.add_argument("--wall-limit", type=float, default=600.0,
+                        help="seconds for one whole submission (default %(default)s)")
+    parser.add_argument("--memory-limit", type=float, default=4.0,
+                        help="GiB of memory per student kernel, 0 for none (default %(default)s)")
+    parser.add_argument("--id-pattern", default=None,
+                        help="regex with a (?P<student>...) group to take ids from file names")
+    parser.add_argument("--roster", type=Path, default=None,
+                        help="CSV with a 'student' (or 'id') column: students without a "
+                             "submission get status 'missing'")
+    parser.add_argument("--import-manual", type=Path, default=None, metavar="SCORES_CSV",
+                        help="merge free-text scores (student, grade_id or question, score)")
+    parser.add_argument("--zip-member-limit", type=float, default=64.0, metavar="MIB",
+                        help="refuse a zip member that declares more MiB (default %(default)g)")
+    parser.add_argument("--zip-members-limit", type=int, default=10_000, metavar="N",
+                        help="refuse a zip of more members, extracting nothing (default %(default)s)")
+    parser.add_argument("--zip-ratio-limit", type=float, default=200.0, metavar="R",
+                        help="refuse a zip member over 1 MiB compressed more than R to 1, and a zip "
+                             "whose notebooks declare more than R times its size (default %(default)g)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--allow-network", action="store_true",
+                        help="let student code use the network (default: its own network "
+                             "namespace with only loopback)")
+    parser.add_argument("--shard", default=None, metavar="K/N",
+                        help="grade only shard K of N: a stable 1/N of the students (by a hash of "
+                             "the id, the same on every machine); merge the shards with --merge")
+    parser.add_argument("--merge", nargs="+", type=Path, default=None, metavar="OUT_K",
+                        help="merge the shards' out folders into --out (one gradebook, grades.csv, "
+                             "feedback and manual sheet); merging again changes nothing")
+
+
+def _roster(path: Path | None) -> list[str]:
+    """The student ids of the roster CSV ``path`` (UTF-8, with or without a byte-order mark)."""
+    import unicodedata
+
+    from labkit_course.grading.course import GradingError
+    from labkit_course.grading.sheets import read_csv
+
+    if path is None:
+        return []
+    cols, rows = read_csv(path)
+    col = next((c for c in ("student", "id") if c in cols), None)
+    if col is None:
+        raise GradingError(f"{path} needs a 'student' or 'id' column; found {cols}")
+    return [unicodedata.normalize("NFC", row[col]) for row in rows if row.get(col)]
+
+
+def _import_manual(args: argparse.Namespace) -> int:
+    from labkit_course.grading.course import prepare_master
+    from labkit_course.grading.manual import read_manual_scores
+    from labkit_course.grading.outlock import out_lock
+    from labkit_course.grading.outputs import disk_errors
+    from labkit_course.grading.publish import finish_outputs, publish_record
+    from labkit_course.grading.results import read_records
+
+    out = args.out.resolve()
+    if not (out / "results").is_dir():
+        raise SystemExit(f"labkit grade: no grades in {out}: grade the submissions first "
+                         "(or pass the same --out)")
+    with out_lock(out), disk_errors(out):
+        master = prepare_master(args.course.resolve(), args.assignment, out, force=False)
+        records = read_records(out / "results")
+        scores = read_manual_scores(args.import_manual, master, set(records))
+        for (student, gid), score in scores.items():
+            records[student].scores[gid] = score
+        for student in sorted({s for s, _ in scores}):
+            publish_record(master, records[student], out)
+        finish_outputs(master, out, _roster(args.roster))
+    print(f"imported {len(scores)} scores for {len({s for s, _ in scores})} students into "
+          f"{out / 'grades.csv'} and the gradebook")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from labkit_course.grading.merge import merge_shards
+
+    if args.inputs:
+        print("labkit grade --merge takes shard out folders, not submissions", file=sys.stderr)
+        return 2
+    merged = merge_shards(args.merge, args.out, args.course, args.assignment)
+    print(f"merged {merged.shards} shards, {merged.students} students into {merged.out / 'grades.csv'}, "
+          f"{merged.out / 'feedback'}/ and {merged.out / 'manual.html'}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``labkit grade`` (see the module docstring for the exit status)."""
+    from labkit_course.grading.batch import Options, grade_batch
+    from labkit_course.grading.course import GradingError
+    from labkit_course.grading.outputs import OutputError
+    from labkit_course.source_notebook import default_course_dir
+
+    args.course = args.course or default_course_dir()
+
+    try:
+        if args.import_manual is not None:
+            return _import_manual(args)
+        if args.merge is not None:
+            return _merge(args)
+        if not args.inputs:
+            print("labkit grade: give submissions (notebooks, folders or zips), or --import-manual",
+                  file=sys.stderr)
+            return 2
+        if args.drop_manual and not args.force:
+            print("labkit grade: --drop-manual goes with --force (it forgets the imported "
+                  "free-text scores of the students regraded)", file=sys.stderr)
+            return 2
+        from labkit_course.grading.collect import ZipLimits
+
+        limits = ZipLimits(int(args.zip_member_limit * 2**20), args.zip_members_limit,
+                           args.zip_ratio_limit)
+        opts = Options(course=args.course, assignment=args.assignment, out=args.out,
+                       workers=args.workers, force=args.force, drop_manual=args.drop_manual,
+                       cell_timeout=args.timeout,
+                       wall_limit=args.wall_limit,
+                       mem_bytes=int(args.memory_limit * 2**30) or None,
+                       id_pattern=args.id_pattern, roster=_roster(args.roster),
+                       verbose=not args.quiet, network=args.allow_network,
+                       zip_limits=limits)
+        if args.shard is not None:
+            from labkit_course.grading.shards import parse_shard
+
+            opts.shard = parse_shard(args.shard)
+        summary = grade_batch(args.inputs, opts)
+    except OutputError as exc:
+        print(f"labkit grade: {exc}", file=sys.stderr)
+        return 1
+    except GradingError as exc:
+        print(f"labkit grade: {exc}", file=sys.stderr)
+        return 2
+    out = args.out
+    print(f"graded {len(summary.graded)}, skipped {len(summary.skipped)} already graded "
+          f"(--force regrades) in {summary.seconds:.0f} s; isolation: {summary.isolation[0]}"
+          + (f"; {len(summary.refused)} inputs refused (listed above)" if summary.refused else ""))
+    print(f"  {out / 'grades.csv'}\n  {out / 'feedback'}/<student>.html\n  {out / 'manual.html'} "
+          f"(score in {out / 'manual.csv'}, then --import-manual)")
+    if summary.internal_errors:
+        print(f"labkit grade: the grader failed on {summary.internal_errors}; see "
+              f"{out / 'course' / 'logs'}", file=sys.stderr)
+        return 1
+    return 0
