@@ -5,6 +5,7 @@ submission of the release autograded by nbgrader (it must earn partial credit)."
 import nbformat
 import pytest
 
+from grading.lab1_cases import points_per_test_cell
 from labkit_course import release
 
 COURSE = release.default_course_dir()
@@ -73,10 +74,7 @@ def test_wrong_submission_earns_partial_credit(tiny_checkpoint, tmp_path):
     graded = release.autograde({"careless": submission})["careless"]
     earned, total = graded.total
     print(f"careless submission: {earned:g}/{total:g}", graded.scores)
-    source = nbformat.read(SOURCE, as_version=4)
-    auto = sum(c.metadata["nbgrader"].get("points", 0) for c in source.cells
-               if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution"))
-    assert total == auto  # every autograded point of the source's metadata
+    assert total == sum(points_per_test_cell(nbformat.read(SOURCE, as_version=4)).values())
     assert 0 < earned < total, graded.scores
     scores = graded.scores
     assert scores["q2_test_threshold"][0] == 0, "the hidden tie test must catch >="

@@ -4,6 +4,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from grading.lab1_cases import points_per_test_cell
 from labkit_course import release
 
 SOURCE = release.default_course_dir() / "source" / "lab1" / "lab1.ipynb"
@@ -40,12 +41,6 @@ def test_markdown_answers_count_as_secret():
     source = new_notebook(cells=[new_markdown_cell("### BEGIN SOLUTION\nZero-centred weights.\n### END SOLUTION")])
     leaky = new_notebook(cells=[new_markdown_cell("Zero-centred weights.")])
     assert release.find_leaks(source, leaky) == ["Zero-centred weights."]
-
-
-def _autograded_points(nb: nbformat.NotebookNode) -> float:
-    """The points of the notebook's autograded test cells (nbgrader metadata)."""
-    return float(sum(c.metadata["nbgrader"].get("points", 0) for c in nb.cells
-                     if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")))
 
 
 def test_source_notebook_grading_metadata():
@@ -94,7 +89,7 @@ def test_committed_release_equals_a_fresh_regeneration():
 @pytest.mark.slow
 def test_release_audit_source_full_marks_blank_zero(tiny_checkpoint):
     report = release.run_release(check=True, grade=True, verbose=True)
-    auto = _autograded_points(nbformat.read(SOURCE, as_version=4))  # from the source's metadata
+    auto = sum(points_per_test_cell(nbformat.read(SOURCE, as_version=4)).values())  # its metadata
     assert report.source_score == (auto, auto), report.summary()
     assert report.blank_score == (0.0, auto), report.summary()
     assert not report.source_failures and not report.blank_problems, report.summary()
