@@ -30,6 +30,7 @@ import os
 import secrets
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,8 +48,6 @@ class _BwrapKernelManager(SandboxKernelManager):
     bwrap_args: list[str] = []
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        import sys
-
         return [*self.bwrap_args, sys.executable, "-m", "labkit_course.grading.kernel", "--sandbox",
                 self.sandbox_config, "-f", self.connection_file, *(extra_arguments or [])]
 
