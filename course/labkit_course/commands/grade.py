@@ -4,6 +4,7 @@
     labkit grade --import-manual scores.csv [--out DIR]
     labkit grade SUBMISSIONS --shard K/N --out OUT_K      (one machine's share)
     labkit grade --merge OUT_1 ... OUT_N --out DIR        (one gradebook from the shards)
+    labkit grade --roster GRADEBOOK.csv --export canvas|moodle [--out DIR]   (the LMS's import file)
 
 Writes ``DIR/grades.csv`` (student, status, total, max_total, one column per question),
 ``DIR/feedback/<student>.html``, ``DIR/manual.html`` + ``DIR/manual.csv``, and keeps
@@ -51,8 +52,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id-pattern", default=None,
                         help="regex with a (?P<student>...) group to take ids from file names")
     parser.add_argument("--roster", type=Path, default=None,
-                        help="CSV with a 'student' (or 'id') column: students without a "
-                             "submission get status 'missing'")
+                        help="CSV with a 'student' (or 'id') column, or the gradebook exported from "
+                             "Canvas or Moodle (students matched to its rows, see "
+                             "OUT/roster_matching.csv): students without a submission get status "
+                             "'missing'")
+    parser.add_argument("--export", choices=("canvas", "moodle"), default=None,
+                        help="write OUT/canvas.csv or OUT/moodle.csv for that LMS's grade import "
+                             "(needs --roster: the gradebook exported from it); also on its own, "
+                             "after --import-manual")
+    parser.add_argument("--assignment-column", default=None, metavar="NAME",
+                        help="with --export: the roster's column for this lab (default: its only "
+                             "assignment column)")
     parser.add_argument("--import-manual", type=Path, default=None, metavar="SCORES_CSV",
                         help="merge free-text scores (student, grade_id or question, score)")
     parser.add_argument("--zip-member-limit", type=float, default=64.0, metavar="MIB",
@@ -75,19 +85,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _roster(path: Path | None) -> list[str]:
-    """The student ids of the roster CSV ``path`` (UTF-8, with or without a byte-order mark)."""
-    import unicodedata
+    """The labkit ids of a plain roster CSV ``path``; [] for none or an LMS export (whose rows
+    are matched to the graded students afterwards, see :func:`_finish_roster`)."""
+    from labkit_course.grading.roster import read_roster
 
+    return read_roster(path).plain_ids() if path is not None else []
+
+
+def _check_roster(args: argparse.Namespace) -> None:
+    """Refuse, before any grading, an ``--export`` without a roster of that LMS or with an
+    unclear assignment column."""
     from labkit_course.grading.course import GradingError
-    from labkit_course.grading.sheets import read_csv
+    from labkit_course.grading.roster import read_roster
 
-    if path is None:
-        return []
-    cols, rows = read_csv(path)
-    col = next((c for c in ("student", "id") if c in cols), None)
-    if col is None:
-        raise GradingError(f"{path} needs a 'student' or 'id' column; found {cols}")
-    return [unicodedata.normalize("NFC", row[col]) for row in rows if row.get(col)]
+    if args.export is None:
+        if args.assignment_column is not None:
+            raise GradingError("--assignment-column goes with --export canvas|moodle")
+        return
+    if args.roster is None:
+        raise GradingError(f"--export {args.export} needs --roster: the gradebook exported from "
+                           f"{args.export.capitalize()} (its students and the assignment's column)")
+    roster = read_roster(args.roster)
+    if roster.kind != args.export:
+        raise GradingError(f"--export {args.export} needs the gradebook exported from "
+                           f"{args.export.capitalize()} as --roster; {args.roster} reads as a "
+                           f"{roster.kind} roster")
+    roster.assignment_column(args.assignment_column)
+
+
+def _finish_roster(args: argparse.Namespace) -> None:
+    """With an LMS roster or ``--export``: match the graded students to the roster, add its
+    missing rows to grades.csv, write roster_matching.csv and the LMS file; print what it did."""
+    from labkit_course.grading.course import GradingError, prepare_master
+    from labkit_course.grading.outlock import out_lock
+    from labkit_course.grading.outputs import disk_errors
+    from labkit_course.grading.roster import read_roster
+    from labkit_course.grading.rostered import finish_with_roster, report_lines
+
+    if args.roster is None:
+        return
+    roster = read_roster(args.roster)
+    if roster.kind == "plain" and not args.export:
+        return
+    out = args.out.resolve()
+    if not (out / "results").is_dir():
+        raise GradingError(f"no grades in {out}: grade the submissions first (or pass the same --out)")
+    with out_lock(out), disk_errors(out):
+        master = prepare_master(args.course.resolve(), args.assignment, out, force=False)
+        result = finish_with_roster(master, out, roster, export=args.export, column=args.assignment_column)
+    print("\n".join(report_lines(roster, result)))
 
 
 def _import_manual(args: argparse.Namespace) -> int:
@@ -138,10 +184,18 @@ def run(args: argparse.Namespace) -> int:
     args.course = args.course or default_course_dir()
 
     try:
+        _check_roster(args)
         if args.import_manual is not None:
-            return _import_manual(args)
+            code = _import_manual(args)
+            _finish_roster(args)
+            return code
         if args.merge is not None:
-            return _merge(args)
+            code = _merge(args)
+            _finish_roster(args)
+            return code
+        if not args.inputs and args.roster is not None:
+            _finish_roster(args)
+            return 0
         if not args.inputs:
             print("labkit grade: give submissions (notebooks, folders or zips), or --import-manual",
                   file=sys.stderr)
@@ -179,6 +233,11 @@ def run(args: argparse.Namespace) -> int:
           + (f"; {len(summary.refused)} inputs refused (listed above)" if summary.refused else ""))
     print(f"  {out / 'grades.csv'}\n  {out / 'feedback'}/<student>.html\n  {out / 'manual.html'} "
           f"(score in {out / 'manual.csv'}, then --import-manual)")
+    try:
+        _finish_roster(args)
+    except GradingError as exc:
+        print(f"labkit grade: {exc}", file=sys.stderr)
+        return 1 if isinstance(exc, OutputError) else 2
     if summary.internal_errors:
         print(f"labkit grade: the grader failed on {summary.internal_errors}; see "
               f"{out / 'course' / 'logs'}", file=sys.stderr)
