@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n   grades:         {grades / 'grades.csv'}")
     print(f"   feedback pages: {grades / 'feedback'}/<student>.html")
     print(f"   manual sheet:   {grades / 'manual.html'}")
+    print(f"   class report:   {grades / 'report.html'}")
     print(f"   notebook:       {html}")
     print(f"   student copy:   {course / 'release' / args.assignment / (args.assignment + '.ipynb')}")
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s")

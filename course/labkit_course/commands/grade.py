@@ -7,7 +7,8 @@
     labkit grade --roster GRADEBOOK.csv --export canvas|moodle [--out DIR]   (the LMS's import file)
 
 Writes ``DIR/grades.csv`` (student, status, total, max_total, one column per question),
-``DIR/feedback/<student>.html``, ``DIR/manual.html`` + ``DIR/manual.csv``, and keeps
+``DIR/feedback/<student>.html``, ``DIR/manual.html`` + ``DIR/manual.csv``, the class report
+``DIR/report.html`` + ``DIR/stats.csv``, and keeps
 ``DIR/results/`` (one record per student; re-runs skip graded students) and ``DIR/course/``
 (the master nbgrader course and gradebook; readable by the grader's user only).
 Output files are readable by the grading user only (0600, folders 0700) and written whole
@@ -232,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
           f"(--force regrades) in {summary.seconds:.0f} s; isolation: {summary.isolation[0]}"
           + (f"; {len(summary.refused)} inputs refused (listed above)" if summary.refused else ""))
     print(f"  {out / 'grades.csv'}\n  {out / 'feedback'}/<student>.html\n  {out / 'manual.html'} "
-          f"(score in {out / 'manual.csv'}, then --import-manual)")
+          f"(score in {out / 'manual.csv'}, then --import-manual)\n  {out / 'report.html'} (class report)")
     try:
         _finish_roster(args)
     except GradingError as exc:

@@ -1,5 +1,6 @@
 """Publish graded records: the only place the parent process turns records into what a course
-sees -- the master gradebook, the feedback pages, ``grades.csv`` and the manual sheet.
+sees -- the master gradebook, the feedback pages, ``grades.csv``, the manual sheet and the
+class report.
 
 Scheduling (:mod:`labkit_course.grading.batch`), merging shards (:mod:`labkit_course.grading.merge`) and
 importing manual scores (``labkit grade --import-manual``) all publish through here, so a
@@ -20,6 +21,7 @@ from labkit_course.grading.feedback import write_feedback
 from labkit_course.grading.gradebook import gradebook_students, gradebook_submissions, merge_record, merge_records
 from labkit_course.grading.manual import write_manual_sheet
 from labkit_course.grading.names import safe_name
+from labkit_course.grading.report import write_report
 from labkit_course.grading.results import Record, read_records, write_grades_csv, write_record
 
 __all__ = ["pending_dir", "publish_record", "publish_records", "published_records",
@@ -82,9 +84,10 @@ def keep_manual_scores(old: Record | None, new: Record, master: Master) -> list[
 
 
 def finish_outputs(master: Master, out: Path, roster: list[str] = ()) -> dict[str, Record]:
-    """Write ``grades.csv``, ``manual.html``/``manual.csv`` and any missing feedback from the
-    records in ``out/results`` (plus ``missing`` rows for roster students without one, and for
-    students the gradebook knows without a record); return the records by student."""
+    """Write ``grades.csv``, ``manual.html``/``manual.csv``, the class report (``report.html``,
+    ``stats.csv``) and any missing feedback from the records in ``out/results`` (plus
+    ``missing`` rows for roster students without one, and for students the gradebook knows
+    without a record); return the records by student."""
     records = read_records(out / "results")
     with_roster = dict(records)
     for student in sorted(set(roster) | gradebook_students(master)):
@@ -99,6 +102,7 @@ def finish_outputs(master: Master, out: Path, roster: list[str] = ()) -> dict[st
     tests = [c.grade_id for c in master.cells if c.kind == "test"]  # notebook order
     write_grades_csv(with_roster, columns, max_q, out / "grades.csv", tests)
     write_manual_sheet(records, master, out)
+    write_report(with_roster, master, out)
     for rec in records.values():
         if not (out / "feedback" / f"{safe_name(rec.student)}.html").is_file():
             write_feedback(rec, master, out / "feedback")
