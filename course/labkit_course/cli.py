@@ -18,6 +18,7 @@ VERBS: dict[str, str] = {
     "fetch": "download CIFAR-10 and the published checkpoint (full profile)",
     "release": "regenerate the student release from the source notebook, and audit it",
     "grade": "autograde submitted notebooks into grades, feedback and a manual sheet",
+    "similarity": "similarity evidence across graded submissions and known solutions (no score)",
     "gradescope": "build a Gradescope autograder zip that grades with labkit's grader",
     "bench": "benchmarks that print side-by-side ratios (scan, loops, latency, grading)",
 }
