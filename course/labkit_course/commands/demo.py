@@ -6,7 +6,7 @@
    the executed notebook and an HTML rendering with its plots;
 4. grade five sample submissions with ``labkit grade`` (made from the course's source notebook
    by :func:`labkit_course.demo.write_samples`: correct, blank, a tie bug, a kernel death, a
-   monkeypatching cheat);
+   monkeypatching cheat), then compare them with ``labkit similarity``;
 5. print the grade table and where everything went.
 """
 
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-from labkit_course.commands import grade, release
+from labkit_course.commands import grade, release, similarity
 from labkit_course.demo import execute_notebook, print_grade_table
 from labkit.prepare import prepare
 from labkit_course.samples import write_samples
@@ -68,12 +68,15 @@ def run(args: argparse.Namespace) -> int:
     if _verb(grade, [str(samples), "--out", str(grades), "--workers", str(args.workers),
                      "--course", str(course), "--assignment", args.assignment, "--force"]) != 0:
         return 1
+    if _verb(similarity, [str(grades)]) != 0:
+        return 1
     step(5, "summary")
     print_grade_table(grades / "grades.csv")
     print(f"\n   grades:         {grades / 'grades.csv'}")
     print(f"   feedback pages: {grades / 'feedback'}/<student>.html")
     print(f"   manual sheet:   {grades / 'manual.html'}")
     print(f"   class report:   {grades / 'report.html'}")
+    print(f"   similarity:     {grades / 'similarity.html'}")
     print(f"   notebook:       {html}")
     print(f"   student copy:   {course / 'release' / args.assignment / (args.assignment + '.ipynb')}")
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s")
