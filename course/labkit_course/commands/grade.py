@@ -5,6 +5,7 @@
     labkit grade SUBMISSIONS --shard K/N --out OUT_K      (one machine's share)
     labkit grade --merge OUT_1 ... OUT_N --out DIR        (one gradebook from the shards)
     labkit grade --roster GRADEBOOK.csv --export canvas|moodle [--out DIR]   (the LMS's import file)
+    labkit grade ... --due TIME [--late-penalty 10%/day] [--submission-times LMS.csv]  (late work)
 
 Writes ``DIR/grades.csv`` (student, status, total, max_total, one column per question),
 ``DIR/feedback/<student>.html``, ``DIR/manual.html`` + ``DIR/manual.csv``, the class report
@@ -64,6 +65,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assignment-column", default=None, metavar="NAME",
                         help="with --export: the roster's column for this lab (default: its only "
                              "assignment column)")
+    parser.add_argument("--due", default=None, metavar="TIME",
+                        help="due time, ISO 8601 with an offset or a zone name ('2026-03-07T12:00 "
+                             "America/New_York'): grades.csv gets submitted_at, submitted_from, "
+                             "late_by_hours, late_penalty; a roster's due or extension_hours column "
+                             "gives a student their own; kept in OUT/late.json ('off' removes it)")
+    parser.add_argument("--late-penalty", default=None, metavar="P%/day",
+                        help="with --due: take P%% of the total per started day (or P%%/hour) late "
+                             "(default none; 'off' removes it); the LMS export holds the lowered total")
+    parser.add_argument("--submission-times", type=Path, default=None, metavar="CSV",
+                        help="with --due: submission times exported from the LMS (a submitted_at, "
+                             "'Submitted at' or 'Last modified (submission)' column, students as in "
+                             "a roster); default: Gradescope's submission_metadata.json, else the "
+                             "file's modification time")
     parser.add_argument("--import-manual", type=Path, default=None, metavar="SCORES_CSV",
                         help="merge free-text scores (student, grade_id or question, score)")
     parser.add_argument("--zip-member-limit", type=float, default=64.0, metavar="MIB",
@@ -95,10 +109,18 @@ def _roster(path: Path | None) -> list[str]:
 
 def _check_roster(args: argparse.Namespace) -> None:
     """Refuse, before any grading, an ``--export`` without a roster of that LMS or with an
-    unclear assignment column."""
+    unclear assignment column, and a ``--due`` or ``--late-penalty`` that cannot be read."""
     from labkit_course.grading.course import GradingError
     from labkit_course.grading.roster import read_roster
 
+    if args.due not in (None, "off"):
+        from labkit_course.grading.late import parse_due
+
+        parse_due(args.due)
+    if args.late_penalty not in (None, "off"):
+        from labkit_course.grading.late import parse_penalty
+
+        parse_penalty(args.late_penalty)
     if args.export is None:
         if args.assignment_column is not None:
             raise GradingError("--assignment-column goes with --export canvas|moodle")
@@ -123,17 +145,21 @@ def _finish_roster(args: argparse.Namespace) -> None:
     from labkit_course.grading.roster import read_roster
     from labkit_course.grading.rostered import finish_with_roster, report_lines
 
-    if args.roster is None:
-        return
-    roster = read_roster(args.roster)
-    if roster.kind == "plain" and not args.export:
-        return
+    from labkit_course.grading.late import POLICY_FILE
+    from labkit_course.grading.rostered import LateOptions
+
     out = args.out.resolve()
+    late = LateOptions(args.due, args.late_penalty, args.submission_times)
+    roster = read_roster(args.roster) if args.roster is not None else None
+    rostered = roster is not None and (roster.kind != "plain" or (out / POLICY_FILE).is_file())
+    if not (late.given() or rostered or args.export):
+        return
     if not (out / "results").is_dir():
         raise GradingError(f"no grades in {out}: grade the submissions first (or pass the same --out)")
     with out_lock(out), disk_errors(out):
         master = prepare_master(args.course.resolve(), args.assignment, out, force=False)
-        result = finish_with_roster(master, out, roster, export=args.export, column=args.assignment_column)
+        result = finish_with_roster(master, out, roster, export=args.export,
+                                    column=args.assignment_column, late=late)
     print("\n".join(report_lines(roster, result)))
 
 
@@ -194,7 +220,8 @@ def run(args: argparse.Namespace) -> int:
             code = _merge(args)
             _finish_roster(args)
             return code
-        if not args.inputs and args.roster is not None:
+        if not args.inputs and (args.roster is not None or args.due is not None
+                                or args.late_penalty is not None or args.submission_times is not None):
             _finish_roster(args)
             return 0
         if not args.inputs:

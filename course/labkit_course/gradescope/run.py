@@ -164,6 +164,9 @@ def run_autograder(root: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="labkit-gradescope-") as tmp:
         sub = Path(tmp) / f"{STUDENT}.ipynb"
         shutil.copyfile(nb, sub)
+        meta = root / "submission_metadata.json"  # its created_at: the submission's time
+        if meta.is_file():
+            shutil.copyfile(meta, Path(tmp) / meta.name)
         summary = grade_batch([sub], opts)
     rec = read_records(out / "results")[STUDENT]
     result = results_json(rec, master)

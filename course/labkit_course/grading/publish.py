@@ -19,12 +19,13 @@ from pathlib import Path
 from labkit_course.grading.course import Master
 from labkit_course.grading.feedback import write_feedback
 from labkit_course.grading.gradebook import gradebook_students, gradebook_submissions, merge_record, merge_records
+from labkit_course.grading.late import file_time, load_policy
 from labkit_course.grading.manual import write_manual_sheet
 from labkit_course.grading.names import safe_name
 from labkit_course.grading.report import write_report
 from labkit_course.grading.results import Record, read_records, write_grades_csv, write_record
 
-__all__ = ["pending_dir", "publish_record", "publish_records", "published_records",
+__all__ = ["pending_dir", "publish_record", "publish_records", "stamp_time", "published_records",
            "keep_manual_scores", "finish_outputs"]
 
 
@@ -37,6 +38,7 @@ def publish_record(master: Master, rec: Record, out: Path) -> None:
     """Merge ``rec`` into the master gradebook, write the student's feedback page
     (``out/feedback/<student>.html``), then the record (``out/results/<student>.json``), in
     that order. Parent process only: workers never write the gradebook."""
+    stamp_time(master, rec)
     merge_record(master, rec)
     write_feedback(rec, master, out / "feedback")
     write_record(rec, out / "results")
@@ -45,11 +47,23 @@ def publish_record(master: Master, rec: Record, out: Path) -> None:
 def publish_records(master: Master, recs: list[Record], out: Path) -> None:
     """:func:`publish_record` for each of ``recs``, in one gradebook transaction for all (the
     gradebook first, then the feedback pages, then the records)."""
+    for rec in recs:
+        stamp_time(master, rec)
     merge_records(master, recs)
     for rec in recs:
         write_feedback(rec, master, out / "feedback")
     for rec in recs:
         write_record(rec, out / "results")
+
+
+def stamp_time(master: Master, rec: Record) -> None:
+    """Give ``rec`` its submission time (:func:`labkit_course.grading.late.file_time`) unless it
+    has one; a notebook extracted from a zip (under ``OUT/course/``) gets none: its file's
+    time is the extraction's."""
+    src = Path(rec.source_file) if rec.source_file else None
+    if rec.submitted_at or src is None or src.resolve().is_relative_to(master.root.resolve()):
+        return
+    rec.submitted_at, rec.submitted_from = file_time(src)
 
 
 def published_records(master: Master, records: dict[str, Record]) -> dict[str, Record]:
@@ -100,7 +114,9 @@ def finish_outputs(master: Master, out: Path, roster: list[str] = ()) -> dict[st
         columns.setdefault(c.question, []).append(c.grade_id)
     max_q = {q: sum(c.points for c in master.cells if c.question == q) for q in columns}
     tests = [c.grade_id for c in master.cells if c.kind == "test"]  # notebook order
-    write_grades_csv(with_roster, columns, max_q, out / "grades.csv", tests)
+    policy = load_policy(out)  # late work: columns only once a due time was given
+    write_grades_csv(with_roster, columns, max_q, out / "grades.csv", tests,
+                     policy.columns(with_roster) if policy else None)
     write_manual_sheet(records, master, out)
     write_report(with_roster, master, out)
     for rec in records.values():

@@ -44,6 +44,9 @@ class Record:
         seconds: wall time spent grading it.
         internal_error: the grader itself failed on this submission (a bug to report; the
             submission is regraded by the next run even without ``--force``).
+        submitted_at: when the file was submitted (ISO 8601, UTC; "" = unknown), read when
+            the record is published (:func:`labkit_course.grading.late.file_time`).
+        submitted_from: where that time comes from: ``gradescope`` or ``mtime``.
     """
 
     student: str
@@ -58,6 +61,8 @@ class Record:
     source_file: str = ""
     seconds: float = 0.0
     internal_error: bool = False
+    submitted_at: str = ""
+    submitted_from: str = ""
 
     @property
     def total(self) -> float:
@@ -99,7 +104,8 @@ def scrub(text: str, hidden_lines: list[str]) -> str:
 
 def write_grades_csv(records: dict[str, Record], columns: dict[str, list[str]],
                      max_by_question: dict[str, float], path: Path,
-                     test_cells: list[str] = ()) -> None:
+                     test_cells: list[str] = (),
+                     extra: dict[str, dict[str, str]] | None = None) -> None:
     """Write ``student, status, total, max_total, <question>..., <test cell>...``, one row
     per student, sorted by student.
 
@@ -112,16 +118,19 @@ def write_grades_csv(records: dict[str, Record], columns: dict[str, list[str]],
             :mod:`labkit_course.grading.sheets`).
         test_cells: the autograded test cells' grade_ids, in notebook order: one column each
             after the question columns. A blank cell: not graded (never a silent 0).
+        extra: more columns after those: column -> student -> cell (the late-work columns).
     """
     def fmt(vals: list[float | None]) -> str:
         return "" if all(v is None for v in vals) else f"{sum(v or 0 for v in vals):g}"
 
-    header = ["student", "status", "total", "max_total", *columns, *test_cells]
+    extra = extra or {}
+    header = ["student", "status", "total", "max_total", *columns, *test_cells, *extra]
     rows = []
     for student in sorted(records):
         r = records[student]
         row = [student, r.status, f"{r.total:g}", f"{sum(max_by_question.values()):g}"]
         row += [fmt([r.scores.get(g) for g in gids]) for gids in columns.values()]
         row += [fmt([r.scores.get(g)]) for g in test_cells]
+        row += [cells.get(student, "") for cells in extra.values()]
         rows.append(row)
     write_csv(path, header, rows)
