@@ -7,7 +7,9 @@ import os
 import nbformat
 
 from labkit_course.demo import execute_notebook, print_grade_table
-from labkit_course.samples import write_samples
+from labkit_course.grading.roster import canvas_identity_count, read_roster
+from labkit_course.samples import SAMPLES, write_canvas_roster, write_samples
+from labkit_course.source_notebook import default_course_dir, source_notebook_path
 
 
 def test_samples_are_generated_from_the_source(tmp_path):
@@ -47,3 +49,14 @@ def test_execute_notebook_runs_as_a_student_and_gives_the_environment_back(tmp_p
     assert nbformat.read(executed, 4).cells[0].outputs[0]["text"] == "tiny None\n"
     assert html.is_file() and "tiny None" in html.read_text()
     assert os.environ["NBGRADER_EXECUTION"] == "autograde" and os.environ["LABKIT_PROFILE"] == "full"
+
+
+def test_the_demo_roster_reads_as_a_canvas_export_of_the_samples(tmp_path):
+    roster = read_roster(write_canvas_roster(tmp_path / "export.csv"))
+    assert roster.kind == "canvas" and canvas_identity_count(roster.header) == 5
+    assert [r["SIS Login ID"] for r in roster.rows] == list(SAMPLES)  # matched by id
+    (column,) = roster.candidates()
+    source = nbformat.read(source_notebook_path(default_course_dir(), "lab1"), as_version=4)
+    points = sum(c.metadata["nbgrader"].get("points", 0) for c in source.cells
+                 if c.metadata.get("nbgrader", {}).get("grade"))
+    assert roster.points_possible[column] == f"{points:g}"  # the lab's points

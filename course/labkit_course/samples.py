@@ -17,6 +17,7 @@ erin      a cheat: monkeypatches ``torch.equal``, ``assert_close`` and the check
 from __future__ import annotations
 
 import copy
+import csv
 import re
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from nbformat.v4 import new_code_cell
 
 from labkit_course.source_notebook import default_course_dir, source_notebook_path
 
-__all__ = ["SAMPLES", "filled_in", "sample_notebooks", "write_samples", "cell_index", "replaced", "inserted_after"]
+__all__ = ["SAMPLES", "filled_in", "sample_notebooks", "write_samples", "write_canvas_roster", "cell_index",
+           "replaced", "inserted_after"]
 
 # student -> what the sample is
 SAMPLES = {
@@ -127,3 +129,23 @@ def write_samples(out: Path, assignment: str = "lab1", *, course: Path | None = 
         path.write_bytes(nbformat.writes(nb).encode())
         paths.append(path)
     return paths
+
+
+def write_canvas_roster(path: Path, assignment: str = "lab1", *, course: Path | None = None) -> Path:
+    """Write, as Canvas exports its gradebook, a roster of the samples' students to ``path``:
+    ``Student, ID, SIS User ID, SIS Login ID, Section`` (the SIS login is the sample's id),
+    one assignment column ``Lab 1 (<id>)`` and its ``Points Possible`` (the source notebook's
+    points), grades empty. Return ``path``."""
+    course = Path(course) if course is not None else default_course_dir()
+    source = nbformat.read(source_notebook_path(course, assignment), as_version=4)
+    points = sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in source.cells
+                 if c.metadata.get("nbgrader", {}).get("grade"))
+    column = f"{assignment.capitalize()} (1001)"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
+        w.writerow(["    Points Possible", "", "", "", "", f"{points:g}"])
+        for n, student in enumerate(SAMPLES, start=1):
+            w.writerow([f"{student.capitalize()}, Sample", 7000 + n, f"S{n:04d}", student, "Demo", ""])
+    return path

@@ -6,7 +6,8 @@
    the executed notebook and an HTML rendering with its plots;
 4. grade five sample submissions with ``labkit grade`` (made from the course's source notebook
    by :func:`labkit_course.demo.write_samples`: correct, blank, a tie bug, a kernel death, a
-   monkeypatching cheat), then compare them with ``labkit similarity``;
+   monkeypatching cheat), with a demo roster as Canvas exports it, so that the grades also go
+   into ``canvas.csv``; then compare them with ``labkit similarity``;
 5. print the grade table and where everything went.
 """
 
@@ -20,7 +21,7 @@ from types import ModuleType
 from labkit_course.commands import grade, release, similarity
 from labkit_course.demo import execute_notebook, print_grade_table
 from labkit.prepare import prepare
-from labkit_course.samples import write_samples
+from labkit_course.samples import write_canvas_roster, write_samples
 from labkit_course.source_notebook import default_course_dir
 
 
@@ -65,8 +66,10 @@ def run(args: argparse.Namespace) -> int:
     for path in write_samples(samples, args.assignment, course=course):
         print(f"   {path}")
     grades = out / "grades"
+    roster = write_canvas_roster(out / "canvas_gradebook_export.csv", args.assignment, course=course)
     if _verb(grade, [str(samples), "--out", str(grades), "--workers", str(args.workers),
-                     "--course", str(course), "--assignment", args.assignment, "--force"]) != 0:
+                     "--course", str(course), "--assignment", args.assignment, "--force",
+                     "--roster", str(roster), "--export", "canvas"]) != 0:
         return 1
     if _verb(similarity, [str(grades)]) != 0:
         return 1
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"   manual sheet:   {grades / 'manual.html'}")
     print(f"   class report:   {grades / 'report.html'}")
     print(f"   similarity:     {grades / 'similarity.html'}")
+    print(f"   Canvas import:  {grades / 'canvas.csv'} (from the demo roster {roster.name})")
     print(f"   notebook:       {html}")
     print(f"   student copy:   {course / 'release' / args.assignment / (args.assignment + '.ipynb')}")
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s")
