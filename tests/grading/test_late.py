@@ -163,3 +163,27 @@ def test_the_lms_export_holds_the_total_after_the_penalty(tmp_path, master, monk
     rows = list(csv.reader(open(out / "moodle.csv")))
     assert rows[1][:2] == ["5001", "6.4"]  # 8 - 2 days x 10%
     assert "late by 25.0 h: -1.6 points (10%/day)" in rows[1][2]
+
+
+def test_the_command_gives_grades_csv_the_late_columns(tmp_path, monkeypatch, capsys):
+    from labkit_course.cli import main as cli_main
+    from labkit_course.grading.course import prepare_master
+    from labkit_course.grading.publish import publish_records
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
+    toy = Path(__file__).parent / "fixtures" / "toy"
+    out = tmp_path / "out"
+    master = prepare_master(toy, "toy", out, force=False)
+    nb = tmp_path / "ann.ipynb"
+    nb.write_text("{}")
+    sunday_noon = datetime.fromisoformat("2026-03-08T12:00-04:00").timestamp()
+    os.utime(nb, (sunday_noon, sunday_noon))
+    publish_records(master, [Record("ann", "graded", {"q1_answer": None, "q2_test": 2.0, "q3_test": 3.0},
+                                    {c.grade_id: c.points for c in master.cells}, source_file=str(nb))], out)
+    common = ["--out", str(out), "--course", str(toy), "--assignment", "toy"]
+    assert cli_main(["grade", "--due", DUE, "--late-penalty", "10%/day", *common]) == 0
+    assert "1 submission(s) late" in capsys.readouterr().out
+    row = next(csv.DictReader(open(out / "grades.csv")))
+    assert (row["submitted_from"], row["late_by_hours"], row["late_penalty"]) == ("mtime", "23", "0.5")
+    assert cli_main(["grade", "--due", "off", *common]) == 0
+    assert "late_by_hours" not in next(csv.reader(open(out / "grades.csv")))

@@ -243,3 +243,35 @@ def test_export_without_an_lms_roster_stops_before_grading(tmp_path, canvas, cap
                      "--out", str(tmp_path / "o")]) == 2
     assert "--assignment-column" in capsys.readouterr().err  # two assignment columns
     assert not (tmp_path / "o").exists()
+
+
+TOY = Path(__file__).parent / "fixtures" / "toy"
+
+
+def test_the_command_exports_once_free_text_is_scored(tmp_path, monkeypatch, capsys):
+    """The TA's path: grade, export (the free text not scored yet: no grade), import the
+    free-text scores with the same roster and export, and the grade is there."""
+    from labkit_course.grading.course import prepare_master
+    from labkit_course.grading.publish import publish_records
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
+    out = tmp_path / "out"
+    master = prepare_master(TOY, "toy", out, force=False)
+    scores = {"q1_answer": None, "q2_test": 2.0, "q3_test": 0.0}
+    recs = [Record("doejane_5001_77_toy", "graded", dict(scores), {c.grade_id: c.points for c in master.cells},
+                   answers={"q1_answer": "smaller weights matter less"},
+                   source_file=str(tmp_path / "doejane_5001_77_toy.ipynb"))]
+    publish_records(master, recs, out)
+    export = tmp_path / "canvas_export.csv"
+    export.write_text("Student,ID,SIS User ID,SIS Login ID,Section,Toy (31)\n"
+                      "    Points Possible,,,,,10\n\"Doe, Jane\",5001,S1,jdoe,L01,\n\"Poe, Ann\",5003,S3,apoe,L01,\n")
+    common = ["--roster", str(export), "--export", "canvas", "--out", str(out), "--course", str(TOY),
+              "--assignment", "toy"]
+    assert cli_main(["grade", *common]) == 0
+    said = capsys.readouterr().out
+    assert "1 student(s) still lack free-text scores" in said and "apoe (Poe, Ann)" in said
+    assert [r[-1] for r in _read(out / "canvas.csv")[2:]] == ["", ""]
+    sheet = tmp_path / "scores.csv"
+    sheet.write_text("student,grade_id,score\ndoejane_5001_77_toy,q1_answer,4\n")
+    assert cli_main(["grade", "--import-manual", str(sheet), *common]) == 0
+    assert [r[-1] for r in _read(out / "canvas.csv")[2:]] == ["6", ""]  # 2 + 0 + 4; Ann: unchanged
