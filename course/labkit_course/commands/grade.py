@@ -137,17 +137,23 @@ def _check_roster(args: argparse.Namespace) -> None:
 
 
 def _finish_roster(args: argparse.Namespace) -> None:
-    """With an LMS roster or ``--export``: match the graded students to the roster, add its
-    missing rows to grades.csv, write roster_matching.csv and the LMS file; print what it did."""
+    """With an LMS roster, ``--export`` or a late-work option: match the graded students to
+    the roster, add its missing rows to grades.csv, keep the late policy, write
+    roster_matching.csv and the LMS file; print what it did. A shard's out folder holds part
+    of the class: this waits for ``--merge``."""
     from labkit_course.grading.course import GradingError, prepare_master
+    from labkit_course.grading.late import POLICY_FILE
     from labkit_course.grading.outlock import out_lock
     from labkit_course.grading.outputs import disk_errors
     from labkit_course.grading.roster import read_roster
-    from labkit_course.grading.rostered import finish_with_roster, report_lines
+    from labkit_course.grading.rostered import LateOptions, finish_with_roster, report_lines
 
-    from labkit_course.grading.late import POLICY_FILE
-    from labkit_course.grading.rostered import LateOptions
-
+    if args.shard is not None and args.merge is None:
+        lms = args.roster is not None and read_roster(args.roster).kind != "plain"
+        if lms or args.export or args.due is not None:
+            print("note: an LMS roster, --export and --due apply to the whole class: pass them "
+                  "with --merge")
+        return
     out = args.out.resolve()
     late = LateOptions(args.due, args.late_penalty, args.submission_times)
     roster = read_roster(args.roster) if args.roster is not None else None
