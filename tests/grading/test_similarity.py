@@ -148,3 +148,13 @@ def test_an_unreadable_known_notebook_is_named(out, tmp_path, capsys):
     (tmp_path / "broken.ipynb").write_text("{not json")
     assert main(["similarity", str(out), "--known", str(tmp_path)]) == 2
     assert "broken.ipynb (in --known) is not a readable notebook" in capsys.readouterr().err
+
+
+def test_the_class_benchmark_ranks_its_planted_pair_and_known_copy_first(out, capsys):
+    """`labkit bench class` on a class copied from these records (the toy course)."""
+    assert main(["bench", "class", "--from", str(out), "--submissions", "24",
+                 "--course", str(TOY)]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"planted pair: labkit rank 1 of [\d,]+;", printed)
+    assert re.search(r"known copy: labkit rank 1 of [\d,]+ ", printed)
+    assert "class report:" in printed and "plain copydetect:" in printed

@@ -64,6 +64,15 @@ def _sandbox_arguments(parser: argparse.ArgumentParser) -> None:
                         help="time kernel start-up only, not whole submissions")
 
 
+def _class_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="source", type=Path, default=Path("out/demo/grades"),
+                        help="graded out folder whose records are copied into the class "
+                             "(default %(default)s, written by `make demo`)")
+    parser.add_argument("--submissions", type=int, default=300,
+                        help="students in the class (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def _gpu_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu-too", action="store_true",
                         help="without a GPU, run the GPU sizes anyway (slow) instead of a small smoke run")
@@ -81,11 +90,13 @@ BENCHES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] =
                 "labkit grade vs plain nbgrader autograde: same submissions, scores checked, throughput"),
     "sandbox": ("labkit_course.bench.sandbox", _sandbox_arguments,
                 "labkit grade: what a submission's process world and the kernel zygote cost (root)"),
+    "class": ("labkit_course.bench.classscale", _class_arguments,
+              "class report and labkit similarity on a class of 300, similarity vs plain copydetect"),
     "gpu": ("labkit_course.bench.gpu", _gpu_arguments,
             "the full profile on one GPU: dense accuracy, Q7 check, scan, loops, recipe; one summary"),
 }
 # benchmarks that take the course's source notebook (reference solutions) get --course
-_NEEDS_COURSE = {"scan", "latency", "grading", "sandbox", "gpu"}
+_NEEDS_COURSE = {"scan", "latency", "grading", "sandbox", "class", "gpu"}
 
 
 def _course_argument(parser: argparse.ArgumentParser) -> None:

@@ -145,24 +145,35 @@ class Evidence:
     known_files: list[str]
 
 
-def _fingerprint(owner: str, item: str, kind: str, text: str, boilerplate: np.ndarray) -> Answer:
+@dataclass
+class _Release:
+    """The release's fingerprints of one kind: as copydetect takes them, and as a set."""
+
+    hashes: np.ndarray
+    lookup: frozenset
+
+
+def _fingerprint(owner: str, item: str, kind: str, text: str, release: _Release) -> Answer:
     norm, pos = normalise(text, kind)
     k = K_CODE if kind == "code" else K_TEXT
-    fp = CodeFingerprint(f"{owner}.txt", k, 1, boilerplate, filter=False, fp=io.StringIO(norm))
+    fp = CodeFingerprint(f"{owner}.txt", k, 1, release.hashes, filter=False,
+                         fp=io.StringIO(norm))
     given = [False] * len(norm)
-    if len(norm) >= k and len(boilerplate):
-        for start in np.flatnonzero(np.isin(hashed_kgrams(norm, k), boilerplate)):
-            given[start:start + k] = [True] * k
+    if len(norm) >= k:
+        for start, h in enumerate(hashed_kgrams(norm, k).tolist()):
+            if h in release.lookup:
+                given[start:start + k] = [True] * k
     return Answer(owner, item, kind, unicodedata.normalize("NFC", text), norm, pos, fp, given)
 
 
-def _boilerplate(release: list[tuple[str, str, str]], kind: str) -> np.ndarray:
+def _boilerplate(release: list[tuple[str, str, str]], kind: str) -> _Release:
     k = K_CODE if kind == "code" else K_TEXT
     hashes: set = set()
     for _, _, text in release:
         norm, _ = normalise(text, kind)
         hashes |= CodeFingerprint("release.txt", k, 1, filter=False, fp=io.StringIO(norm)).hashes
-    return np.unique(np.array(sorted(hashes), dtype=np.int64))
+    ints = [int(h) for h in hashes]
+    return _Release(np.unique(np.array(ints, dtype=np.int64)), frozenset(ints))
 
 
 def _match(a: Answer, b: Answer, holders: dict) -> Match:
