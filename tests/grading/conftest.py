@@ -6,9 +6,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from labkit_course.grading.batch import Options, grade_batch
 from labkit_course.grading.course import Master, prepare_master
+from labkit_course.grading.limits import Limits
 
 from .corpus import Case
 from .lab1_cases import lab1_cases
@@ -27,5 +27,6 @@ def lab1_graded(tmp_path_factory, tiny_checkpoint) -> tuple[Path, list[Case], Ma
     cases = lab1_cases(nbformat.read(SOURCE, as_version=4), master.release)
     for case in cases:
         (subs / f"{case.student}.ipynb").write_bytes(case.make())
-    grade_batch([subs], Options(course=COURSE, assignment="lab1", out=out, workers=2, verbose=False, wall_limit=300))
+    grade_batch([subs], Options(course=COURSE, assignment="lab1", out=out, workers=2, verbose=False,
+                        limits=Limits(wall_limit=300)))
     return out, cases, master

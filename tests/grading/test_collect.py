@@ -10,10 +10,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from labkit_course.grading import collect as collect_module
-from labkit_course.grading.collect import ZipLimits, collect, student_id
+from labkit_course.grading.collect import collect, student_id
 from labkit_course.grading.course import GradingError
+from labkit_course.grading.limits import ZipLimits
 from labkit_course.grading.names import safe_name
 
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'

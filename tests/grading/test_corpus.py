@@ -14,9 +14,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from labkit_course.grading.batch import Options, grade_batch
 from labkit_course.grading.course import prepare_master
+from labkit_course.grading.limits import Limits
 from labkit_course.grading.names import safe_name
 from labkit_course.grading.results import read_records
 
@@ -31,7 +31,7 @@ def _sha(path: Path) -> str:
 
 
 def _options(out: Path, **kw) -> Options:
-    kw = {"workers": 2, "cell_timeout": 6, "wall_limit": 60, "verbose": False,
+    kw = {"workers": 2, "limits": Limits(cell_timeout=6, wall_limit=60), "verbose": False,
           "prepare_data": False, **kw}
     return Options(course=TOY, assignment="toy", out=out, **kw)
 
@@ -269,7 +269,7 @@ def test_wall_limit_ends_the_submission_and_keeps_earlier_points(graded, tmp_pat
     for _ in range(3):  # each under the 6 s cell timeout, together over the 12 s wall limit
         slow = C.insert_after(slow, "q2_test", "import time\ntime.sleep(5)")
     (tmp_path / "slowpoke.ipynb").write_bytes(C.dumps(slow))
-    grade_batch([tmp_path / "slowpoke.ipynb"], _options(tmp_path / "out", wall_limit=12))
+    grade_batch([tmp_path / "slowpoke.ipynb"], _options(tmp_path / "out", limits=Limits(cell_timeout=6, wall_limit=12)))
     rec = read_records(tmp_path / "out" / "results")["slowpoke"]
     assert rec.status == "timeout" and rec.scores["q2_test"] == 2 and rec.scores["q3_test"] == 0
     assert "did not run" in rec.failures["q3_test"]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from labkit_course.grading.batch import Options, grade_batch
 from labkit_course.grading.course import prepare_master
+from labkit_course.grading.limits import Limits
 from labkit_course.grading.results import read_records
 
 from . import corpus as C
@@ -56,7 +56,7 @@ def test_links_junk_and_zip_bombs_are_refused_per_file_and_the_batch_goes_on(tmp
                  (5 * 2**30) // 2)
 
     summary = grade_batch([subs, tmp_path / "export.zip"], Options(
-        course=TOY, assignment="toy", out=out, workers=2, cell_timeout=6, wall_limit=60,
+        course=TOY, assignment="toy", out=out, workers=2, limits=Limits(cell_timeout=6, wall_limit=60),
         verbose=False, prepare_data=False))
 
     recs = read_records(out / "results")

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from labkit_course.grading import sandbox
+from labkit_course.grading import batch, sandbox
 from labkit_course.grading.batch import Options, grade_batch
 from labkit_course.grading.course import prepare_master
+from labkit_course.grading.limits import Limits
 from labkit_course.grading.results import read_records
+from labkit_course.grading.sandbox import protections
 from labkit_course.grading.world import UID_BASE, UidLease, kill_all, leftovers
 
 from . import corpus as C
@@ -82,9 +83,11 @@ def test_leftovers_finds_and_kill_all_kills_a_sandbox_uid_process():
         proc.kill()
 
 
-def _grade(tmp: Path, name: str, cells: dict[str, list[str]], **kw):
+def _grade(tmp: Path, name: str, cells: dict[str, list[str]], *, world: bool = True, **kw):
     """Grade one submission per entry (the correct notebook with ``cells`` inserted after
-    setup, last first) into ``tmp/name``; return (records, summary, autograded folder)."""
+    setup, last first) into ``tmp/name``; return (records, summary, autograded folder).
+    ``world=False``: as on a host without PID namespaces (no process world, no network
+    namespace)."""
     out, subs = tmp / name / "out", tmp / name / "subs"
     subs.mkdir(parents=True)
     master = prepare_master(TOY, "toy", out, force=False)
@@ -95,9 +98,12 @@ def _grade(tmp: Path, name: str, cells: dict[str, list[str]], **kw):
         for code in reversed(codes):
             nb = C.insert_after(nb, "setup", code)
         (subs / f"{student}.ipynb").write_bytes(C.dumps(nb))
-    opts = {"workers": 2, "cell_timeout": 30, "wall_limit": 90, "verbose": False,
+    opts = {"workers": 2, "limits": Limits(cell_timeout=30, wall_limit=90), "verbose": False,
             "prepare_data": False, **kw}
-    summary = grade_batch([subs], Options(course=TOY, assignment="toy", out=out, **opts))
+    with pytest.MonkeyPatch.context() as mp:
+        if not world:
+            mp.setattr(batch, "protections", lambda: protections() - {"processes", "network"})
+        summary = grade_batch([subs], Options(course=TOY, assignment="toy", out=out, **opts))
     return read_records(out / "results"), summary, master.root / "autograded"
 
 
@@ -204,7 +210,7 @@ def test_the_grader_reports_a_process_that_outlives_its_submission(tmp_path):
     """Without the process world (turned off) a double-forked sleeper escapes its kernel's
     process group: the after-submission check must find it, kill it and report a grader error."""
     recs, summary, _ = _grade(tmp_path, "escape", {"sleeper": [H.DOUBLE_FORK_SLEEPER]},
-                              workers=1, process_world=False)
+                              workers=1, world=False)
     rec = recs["sleeper"]
     assert rec.internal_error and summary.internal_errors == ["sleeper"]
     assert any("outlived its grading and were killed" in m for m in rec.messages), rec.messages
@@ -274,7 +280,7 @@ def _other_course(folder: Path, secret: str) -> list[Path]:
     return files
 
 
-FS_WAYS = {"world + zygote": {}, "no world": {"process_world": False}}
+FS_WAYS = {"world + zygote": {}, "no world": {"world": False}}
 
 
 @pytest.fixture(scope="module", params=list(FS_WAYS))

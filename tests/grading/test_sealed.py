@@ -21,11 +21,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
 from labkit_course.grading.batch import Options, grade_batch
 from labkit_course.grading.course import prepare_master
+from labkit_course.grading.limits import Limits
 from labkit_course.grading.results import read_records
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -140,7 +140,7 @@ def sealed(tmp_path_factory):
         nb.cells[2].source = code
         nbformat.write(nb, subs / f"{name}.ipynb")
     grade_batch([subs], Options(course=course, assignment="halving", out=out, workers=2,
-                                cell_timeout=20, wall_limit=60, verbose=False, prepare_data=False))
+                                limits=Limits(cell_timeout=20, wall_limit=60), verbose=False, prepare_data=False))
     return out, cases
 
 

@@ -1,5 +1,4 @@
-"""Shards and merge on the toy course: shards 1/2 + 2/2 merged give what one run gives (the
-run on the plain path (``Options(fast=False)``), the shards on the default fast one);
+"""Shards and merge on the toy course: shards 1/2 + 2/2 merged give what one run gives;
 merging twice changes nothing; missing shards, shards of another source notebook and students
 graded twice are refused with a message that names them."""
 
@@ -11,9 +10,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from labkit_course.grading.batch import Options, grade_batch
 from labkit_course.grading.course import GradingError, prepare_master
+from labkit_course.grading.limits import Limits
 from labkit_course.grading.merge import merge_shards
 from labkit_course.grading.shards import parse_shard, read_stamp, shard_of
 
@@ -26,7 +25,7 @@ ROSTER = ["absent", "correct"]
 
 
 def _options(out: Path, **kw) -> Options:
-    kw = {"workers": 2, "cell_timeout": 6, "wall_limit": 60, "verbose": False,
+    kw = {"workers": 2, "limits": Limits(cell_timeout=6, wall_limit=60), "verbose": False,
           "prepare_data": False, "roster": ROSTER, **kw}
     return Options(course=TOY, assignment="toy", out=out, **kw)
 
@@ -59,8 +58,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory):
     for case in toy_cases(source, master.release, [], []):
         if case.student in CASES:
             (subs / f"{case.student}.ipynb").write_bytes(case.make())
-    grade_batch([subs], _options(root / "whole", fast=False))  # the plain path: the shards'
-    # fast path must give the same grades and pages (identical scores)
+    grade_batch([subs], _options(root / "whole"))  # the shards must give the same grades and pages
     shards = [root / f"shard{k}" for k in (1, 2)]
     for k, out in enumerate(shards, start=1):
         grade_batch([subs], _options(out, shard=(k, 2)))

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from labkit_course.grading.batch import Options, grade_batch
 from labkit_course.grading.course import prepare_master
+from labkit_course.grading.limits import Limits
 
 from . import corpus as C
 
@@ -30,7 +30,7 @@ def test_kernels_get_cores_divided_by_workers_threads(tmp_path):
     probed = C.insert_after(master.release, "setup", PROBE)
     for student in ("t1", "t2"):
         (subs / f"{student}.ipynb").write_bytes(C.dumps(probed))
-    grade_batch([subs], Options(course=TOY, assignment="toy", out=out, workers=2, cell_timeout=30, wall_limit=120,
+    grade_batch([subs], Options(course=TOY, assignment="toy", out=out, workers=2, limits=Limits(cell_timeout=30, wall_limit=120),
                                 verbose=False, prepare_data=False))
     want = (os.cpu_count() or 1) // 2
     for student in ("t1", "t2"):
@@ -57,7 +57,7 @@ def test_a_kernel_port_race_is_retried_once(tmp_path, monkeypatch):
     master = prepare_master(TOY, "toy", out, force=False)
     monkeypatch.setattr(nbgrader.utils, "capture_log", first_start_loses_its_port)
     (subs / "racer.ipynb").write_bytes(C.dumps(master.release))
-    grade_batch([subs], Options(course=TOY, assignment="toy", out=out, workers=1, cell_timeout=30, wall_limit=120,
+    grade_batch([subs], Options(course=TOY, assignment="toy", out=out, workers=1, limits=Limits(cell_timeout=30, wall_limit=120),
                                 verbose=False, prepare_data=False))
     record = (out / "results" / "racer.json").read_text()
     assert '"status": "graded"' in record, record

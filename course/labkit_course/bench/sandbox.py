@@ -1,22 +1,17 @@
 """``labkit bench sandbox``: what a submission's own process world costs, and what bubblewrap
 would cost instead.
 
-Side by side in one run, interleaved (the order of the ways turns each round) so that a
-change of the machine's load hits every way alike:
-
-* kernel start-up: start a student kernel exactly as the grader's worker configures it (same
-  sandbox uid, own root, limits), wait until it answers a first ``pass``, and shut it down
-  cleanly, in four ways: labkit's process world with the kernel zygote (the grader's fast
-  path: a fork of a process that imported torch, labkit and IPython), the world with each
-  kernel started from scratch, no world (``Options(process_world=False)``: the kernel process
-  itself enters its own root, ZMQ over TCP), and bubblewrap (``bwrap`` with the same read-only
-  paths, a private ``/tmp``, ``/dev`` and ``/proc``, PID, IPC and network namespaces, then
-  ``setpriv`` to the slot's uid with ``no_new_privs``; from scratch, as any exec-based tool must
-  start a kernel);
-* a whole submission: ``labkit grade`` of the course's correct sample (the source notebook's
-  solutions filled into the release, :mod:`labkit_course.samples`; the record's seconds: pre-scan,
-  nbgrader, kernel, cells, scoring) in three ways: the process world with the kernel zygote
-  (the default fast path), the world with each kernel started from scratch, and no world.
+Kernel start-up, side by side in one run, interleaved (the order of the ways turns each round)
+so that a change of the machine's load hits every way alike: start a student kernel exactly as
+the grader's worker configures it (same sandbox uid, own root, limits), wait until it answers
+a first ``pass``, and shut it down cleanly, in four ways: labkit's process world with the
+kernel zygote (how the grader starts kernels: a fork of a process that imported torch, labkit
+and IPython), the world with each kernel started from scratch, no world (what the grader does
+where the host has no PID namespaces: the kernel process itself enters its own root, ZMQ over
+TCP), and bubblewrap (``bwrap`` with the same read-only paths, a private ``/tmp``, ``/dev`` and
+``/proc``, PID, IPC and network namespaces, then ``setpriv`` to the slot's uid with
+``no_new_privs``; from scratch, as any exec-based tool must start a kernel). What a whole
+submission costs is ``labkit bench grading``'s figure.
 
 The command's header names the CPU; the first line gives the load. Needs root with namespaces (it says so and does
 nothing otherwise); the bubblewrap way needs ``bwrap`` and ``setpriv`` (Debian: ``apt-get
@@ -134,31 +129,12 @@ def _kernel_start(tmp: Path, way: str, uid: int, have: set[str], zygote: str) ->
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _one_submission(tmp: Path, course: Path, assignment: str, notebook: bytes, k: int,
-                    world: bool, zygote: bool) -> float:
-    """Seconds ``labkit grade`` spent on one correct notebook (its record's seconds)."""
-    from labkit_course.grading.batch import Options, grade_batch
-    from labkit_course.grading.results import read_records
-
-    out, subs = tmp / f"grade-{k}" / "out", tmp / f"grade-{k}" / "subs"
-    subs.mkdir(parents=True)
-    (subs / "student.ipynb").write_bytes(notebook)
-    grade_batch([subs], Options(course=course, assignment=assignment, out=out, workers=1,
-                                verbose=False, process_world=world, zygote=zygote))
-    rec = read_records(out / "results")["student"]
-    assert rec.status == "graded" and not rec.internal_error, rec.messages
-    return rec.seconds
-
-
 def _row(name: str, on: list[float], off: list[float], with_: str = "with the process world",
          without: str = "without") -> str:
     m_on, m_off = statistics.median(on), statistics.median(off)
     return (f"   {name}: median {m_on:.2f} s {with_}, {m_off:.2f} s {without} "
             f"({m_on - m_off:+.2f} s, {m_on / m_off:.2f}x; {len(on)} runs each, interleaved; "
             f"min {min(on):.2f} / {min(off):.2f} s)")
-
-
-WAYS = {"world + zygote": (True, True), "world": (True, False), "no world": (False, False)}
 
 
 def _load() -> str:
@@ -176,25 +152,18 @@ def _kernel_ways() -> tuple[list[str], str]:
     return list(KERNEL_WAYS), ""
 
 
-def run(*, course: Path | None = None, assignment: str = "lab1", rounds: int = 3,
-        kernel_only: bool = False) -> int:
-    """Time kernel start-up in the :data:`KERNEL_WAYS`, and (unless ``kernel_only``) one whole
-    correct submission of the course in the three :data:`WAYS`, ``rounds`` times each,
+def run(*, rounds: int = 3) -> int:
+    """Time kernel start-up and shutdown in the :data:`KERNEL_WAYS`, ``rounds`` times each,
     interleaved; print the load, medians and ratios."""
-    import nbformat
-
     from labkit_course.grading.sandbox import isolation_level, protections
     from labkit_course.grading.world import UidLease
     from labkit_course.grading.zygote import Zygote
-    from labkit_course.samples import sample_notebooks
-    from labkit_course.source_notebook import default_course_dir
 
     have = protections()
     if "processes" not in have or "users" not in have:
         print(f"   cannot measure the process world here: {isolation_level()[1]}")
         return 0
     print(_load())
-    course = Path(course) if course is not None else default_course_dir()
     tmp = Path(tempfile.mkdtemp(prefix="labkit-bench-sandbox-"))
     tmp.chmod(0o711)
     lease = UidLease(1)
@@ -202,37 +171,24 @@ def run(*, course: Path | None = None, assignment: str = "lab1", rounds: int = 3
     ways, no_bwrap = _kernel_ways()
     starts: dict[str, list[float]] = {way: [] for way in ways}
     stops: dict[str, list[float]] = {way: [] for way in ways}
-    whole: dict[str, list[float]] = {way: [] for way in WAYS}
     try:
-        notebook = b"" if kernel_only else nbformat.writes(
-            sample_notebooks(course, assignment)["alice"]).encode()
-        k = 0
         for r in range(rounds):
             for way in ways[r % len(ways):] + ways[:r % len(ways)]:
                 start, stop = _kernel_start(tmp, way, lease.uids[0], have, zygote.socket)
                 starts[way].append(start)
                 stops[way].append(stop)
-            if kernel_only:
-                continue
-            for way in (list(WAYS) if r % 2 == 0 else list(WAYS)[::-1]):
-                whole[way].append(_one_submission(tmp, course, assignment, notebook, k, *WAYS[way]))
-                k += 1
         up = "kernel start-up (to its first reply)"
         print(_row(up, starts["world"], starts["no world"]))
         print(_row("kernel shutdown", stops["world"], stops["no world"]))
+        print(_row(up, starts["world + zygote"], starts["world"],
+                   "with labkit's world and the kernel zygote", "with the world, from scratch"))
         if "bwrap" in ways:
             print(_row(up, starts["bwrap"], starts["world"], "with bubblewrap + setpriv",
                        "with labkit's world, both from scratch"))
             print(_row(up, starts["world + zygote"], starts["bwrap"],
                        "with labkit's world and the kernel zygote", "with bubblewrap + setpriv"))
         else:
-            print(_row(up, starts["world + zygote"], starts["world"],
-                       "with labkit's world and the kernel zygote", "with the world, from scratch"))
             print(no_bwrap)
-        if not kernel_only:
-            print(_row("one correct submission, whole", whole["world"], whole["no world"]))
-            print(_row("one correct submission, whole", whole["world + zygote"], whole["world"],
-                       "with the world and the kernel zygote", "with the world, kernels from scratch"))
     finally:
         zygote.stop()
         lease.release()

@@ -58,10 +58,7 @@ def _grading_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _sandbox_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--assignment", default="lab1")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each way, interleaved (default 3)")
-    parser.add_argument("--kernel-only", action="store_true",
-                        help="time kernel start-up only, not whole submissions")
 
 
 def _class_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,14 +86,14 @@ BENCHES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] =
     "grading": ("labkit_course.bench.grading", _grading_arguments,
                 "labkit grade vs plain nbgrader autograde: same submissions, scores checked, throughput"),
     "sandbox": ("labkit_course.bench.sandbox", _sandbox_arguments,
-                "labkit grade: what a submission's process world and the kernel zygote cost (root)"),
+                "kernel start-up in labkit's process world, with the zygote, and with bubblewrap (root)"),
     "class": ("labkit_course.bench.classscale", _class_arguments,
               "class report and labkit similarity on a class of 300, similarity vs plain copydetect"),
     "gpu": ("labkit_course.bench.gpu", _gpu_arguments,
             "the full profile on one GPU: dense accuracy, Q7 check, scan, loops, recipe; one summary"),
 }
 # benchmarks that take the course's source notebook (reference solutions) get --course
-_NEEDS_COURSE = {"scan", "latency", "grading", "sandbox", "class", "gpu"}
+_NEEDS_COURSE = {"scan", "latency", "grading", "class", "gpu"}
 
 
 def _course_argument(parser: argparse.ArgumentParser) -> None:

@@ -26,6 +26,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from labkit_course.grading import limits
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -45,12 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drop-manual", action="store_true",
                         help="with --force: forget the imported free-text scores of the students "
                              "regraded (a TA scores them again)")
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="seconds per cell (default: the course's Execute.timeout)")
-    parser.add_argument("--wall-limit", type=float, default=600.0,
-                        help="seconds for one whole submission (default %(default)s)")
-    parser.add_argument("--memory-limit", type=float, default=4.0,
-                        help="GiB of memory per student kernel, 0 for none (default %(default)s)")
+    limits.add_arguments(parser)
     parser.add_argument("--id-pattern", default=None,
                         help="regex with a (?P<student>...) group to take ids from file names")
     parser.add_argument("--roster", type=Path, default=None,
@@ -80,13 +77,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "file's modification time")
     parser.add_argument("--import-manual", type=Path, default=None, metavar="SCORES_CSV",
                         help="merge free-text scores (student, grade_id or question, score)")
-    parser.add_argument("--zip-member-limit", type=float, default=64.0, metavar="MIB",
-                        help="refuse a zip member that declares more MiB (default %(default)g)")
-    parser.add_argument("--zip-members-limit", type=int, default=10_000, metavar="N",
-                        help="refuse a zip of more members, extracting nothing (default %(default)s)")
-    parser.add_argument("--zip-ratio-limit", type=float, default=200.0, metavar="R",
-                        help="refuse a zip member over 1 MiB compressed more than R to 1, and a zip "
-                             "whose notebooks declare more than R times its size (default %(default)g)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--allow-network", action="store_true",
                         help="let student code use the network (default: its own network "
@@ -238,18 +228,16 @@ def run(args: argparse.Namespace) -> int:
             print("labkit grade: --drop-manual goes with --force (it forgets the imported "
                   "free-text scores of the students regraded)", file=sys.stderr)
             return 2
-        from labkit_course.grading.collect import ZipLimits
-
-        limits = ZipLimits(int(args.zip_member_limit * 2**20), args.zip_members_limit,
-                           args.zip_ratio_limit)
+        try:
+            grading_limits = limits.from_args(args)
+        except ValueError as exc:
+            print(f"labkit grade: {exc}", file=sys.stderr)
+            return 2
         opts = Options(course=args.course, assignment=args.assignment, out=args.out,
                        workers=args.workers, force=args.force, drop_manual=args.drop_manual,
-                       cell_timeout=args.timeout,
-                       wall_limit=args.wall_limit,
-                       mem_bytes=int(args.memory_limit * 2**30) or None,
-                       id_pattern=args.id_pattern, roster=_roster(args.roster),
-                       verbose=not args.quiet, network=args.allow_network,
-                       zip_limits=limits)
+                       limits=grading_limits, id_pattern=args.id_pattern,
+                       roster=_roster(args.roster), verbose=not args.quiet,
+                       network=args.allow_network)
         if args.shard is not None:
             from labkit_course.grading.shards import parse_shard
 

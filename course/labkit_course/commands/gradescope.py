@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from labkit_course.grading import limits
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -23,25 +25,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assignment", default="lab1", help="assignment name (default %(default)s)")
     parser.add_argument("--wheel", type=Path, default=None,
                         help="labkit wheel to ship (default: built from this checkout)")
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="seconds per cell (default: the course's Execute.timeout)")
-    parser.add_argument("--wall-limit", type=float, default=600.0,
-                        help="seconds for one whole submission (default %(default)s); keep it under "
-                             "the Gradescope assignment's own timeout")
-    parser.add_argument("--memory-limit", type=float, default=4.0,
-                        help="GiB of memory for the student's kernel, 0 for none (default %(default)s)")
+    limits.add_arguments(parser, zips=False,
+                         wall_note="; keep it under the Gradescope assignment's own timeout")
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the zip; 2 when the course or the wheel is unusable."""
-    from labkit_course.grading.course import GradingError
     from labkit_course.gradescope.build import build_autograder
+    from labkit_course.grading.course import GradingError
 
     try:
         path = build_autograder(args.course, args.assignment, args.out, wheel=args.wheel,
-                                cell_timeout=args.timeout, wall_limit=args.wall_limit,
-                                memory_gib=args.memory_limit)
-    except GradingError as exc:
+                                limits=limits.from_args(args))
+    except (GradingError, ValueError) as exc:
         print(f"labkit gradescope: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {path}: upload it as the Gradescope autograder (base image Ubuntu 24.04)")

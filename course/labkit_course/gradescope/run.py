@@ -47,11 +47,10 @@ def _config(root: Path) -> dict:
 
 def _options(root: Path, cfg: dict, inputs_out: Path):
     from labkit_course.grading.batch import Options
+    from labkit_course.grading.limits import Limits
 
-    mem = cfg.get("memory_gib", 4.0)
-    return Options(course=root / "source" / "course", assignment=cfg["assignment"], out=inputs_out, workers=1, force=True,
-                   cell_timeout=cfg.get("cell_timeout"), wall_limit=float(cfg.get("wall_limit", 600.0)),
-                   mem_bytes=int(mem * 2**30) or None, verbose=False,
+    return Options(course=root / "source" / "course", assignment=cfg["assignment"], out=inputs_out,
+                   workers=1, force=True, limits=Limits.from_json(cfg.get("limits", {})), verbose=False,
                    prepare_data=bool(cfg.get("prepare_data", True)))
 
 

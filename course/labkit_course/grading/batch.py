@@ -32,14 +32,28 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from labkit_course.grading.collect import Submission, ZipLimits, collect
+from labkit_course.grading.collect import Submission, collect
 from labkit_course.grading.course import GradingError, Master, prepare_master
 from labkit_course.grading.gradebook import make_private
+from labkit_course.grading.limits import Limits
 from labkit_course.grading.names import safe_name
 from labkit_course.grading.outlock import out_lock
-from labkit_course.grading.outputs import disk_errno, disk_error, disk_errors, is_disk_error, private_dir, sweep_temps
-from labkit_course.grading.publish import (finish_outputs, keep_manual_scores, pending_dir, publish_record,
-                      publish_records, published_records)
+from labkit_course.grading.outputs import (
+    disk_errno,
+    disk_error,
+    disk_errors,
+    is_disk_error,
+    private_dir,
+    sweep_temps,
+)
+from labkit_course.grading.publish import (
+    finish_outputs,
+    keep_manual_scores,
+    pending_dir,
+    publish_record,
+    publish_records,
+    published_records,
+)
 from labkit_course.grading.results import Record, read_records, write_record
 from labkit_course.grading.sandbox import isolation_level, protections
 from labkit_course.grading.worker import Job, grade_one, record_for_failure
@@ -63,19 +77,13 @@ class Options:
     workers: int = 1
     force: bool = False
     drop_manual: bool = False  # regraded students lose their imported free-text scores
-    cell_timeout: float | None = None
-    wall_limit: float = 600.0
-    mem_bytes: int | None = 4 * 2**30
+    limits: Limits = field(default_factory=Limits)  # time, memory and zip limits
     id_pattern: str | None = None
     roster: list[str] = field(default_factory=list)
     prepare_data: bool = True  # build the tiny profile's data + checkpoint before any worker
     verbose: bool = True
     shard: tuple[int, int] | None = None  # (K, N): grade only shard K of N (grading.shards)
     network: bool = False  # True: student code may use the network (no network namespace)
-    process_world: bool = True  # False: no PID/IPC/network namespaces (to measure their cost)
-    fast: bool = True  # False: the plain path (figures drawn, kernel asked to exit); same scores
-    zygote: bool = True  # on the fast path with process worlds: kernels forked pre-imported
-    zip_limits: ZipLimits = field(default_factory=ZipLimits)  # checked before extracting
 
 
 @dataclass
@@ -95,7 +103,6 @@ class Summary:
 def _hide_list(opts: Options) -> list[str]:
     """Folders a student's kernel must not see (used with mount namespaces)."""
     import labkit
-
     import labkit_course
 
     repo = Path(labkit.__file__).resolve().parents[1]
@@ -115,9 +122,9 @@ def _hide_list(opts: Options) -> list[str]:
 
 
 def _start_zygote(opts: Options, have: set[str], tmp_root: Path, master: Master) -> Zygote | None:
-    """The batch's kernel zygote (:mod:`labkit_course.grading.zygote`) on the fast path with process
+    """The batch's kernel zygote (:mod:`labkit_course.grading.zygote`) where kernels get process
     worlds; None otherwise, or (with a warning) when it cannot start."""
-    if not (opts.fast and opts.zygote) or "processes" not in have:
+    if "processes" not in have:
         return None
     try:
         (master.root / "logs").mkdir(exist_ok=True)
@@ -223,7 +230,7 @@ def _run_jobs(jobs: list[Job], master: Master, opts: Options, on_done,
             now = time.monotonic()
             for sentinel in list(running):
                 proc, job, start = running[sentinel]
-                overdue = now - start > 2 * job.wall_limit + GRACE_S  # the hidden checks get as much again
+                overdue = now - start > 2 * job.limits.wall_limit + GRACE_S  # the hidden checks get as much again
                 if sentinel not in ready and not overdue:
                     continue
                 if overdue and proc.is_alive():
@@ -270,7 +277,7 @@ def _grade_locked(inputs: list[Path], opts: Options, out: Path) -> Summary:
         prepare("tiny", share=True, verbose=opts.verbose)
     found = collect(inputs, notebook=master.notebook, assignment=master.assignment,
                     unzip_dir=master.root / "downloaded", pattern=opts.id_pattern,
-                    zip_limits=opts.zip_limits)
+                    zip_limits=opts.limits.zip)
     subs = found.submissions
     for line in found.refused:
         print(f"refused: {line}", file=sys.stderr)
@@ -283,8 +290,6 @@ def _grade_locked(inputs: list[Path], opts: Options, out: Path) -> Summary:
     if level[0] != "strong" and opts.verbose:
         print(f"warning: weak isolation: {level[1]}", file=sys.stderr)
     have = protections()
-    if not opts.process_world:
-        have -= {"processes", "network"}
     if opts.network:
         have.discard("network")
         if opts.verbose:
@@ -308,10 +313,9 @@ def _grade_locked(inputs: list[Path], opts: Options, out: Path) -> Summary:
     tmp_root = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-"))
     tmp_root.chmod(0o711)  # see worker.grade_one
     base = Job(student="", path="", sha256="", out_dir=str(out), tmp_root=str(tmp_root),
-               cell_timeout=opts.cell_timeout, wall_limit=opts.wall_limit,
-               mem_bytes=opts.mem_bytes, threads=threads, isolation=level[0],
+               limits=opts.limits, threads=threads, isolation=level[0],
                data_dir=str(data_dir()), hide=_hide_list(opts) + [str(Path(p).resolve()) for p in inputs])
-    base = replace(base, protections=sorted(have), fast=opts.fast)
+    base = replace(base, protections=sorted(have))
     jobs = [replace(base, student=s.student, path=str(s.path), sha256=s.sha256) for s in todo]
     try:  # a uid per worker slot, held for the whole batch
         lease = UidLease(opts.workers) if "users" in have else None

@@ -53,10 +53,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 
 from labkit_course.grading.course import GradingError
+from labkit_course.grading.limits import ZipLimits
 from labkit_course.grading.names import safe_name
 from labkit_course.grading.prescan import quick_check, size_check
 
-__all__ = ["Submission", "Collected", "ZipLimits", "collect", "student_id"]
+__all__ = ["Submission", "Collected", "collect", "student_id"]
 
 _RATIO_FLOOR = 2**20  # a member this small is never refused for its ratio
 _ZIP_TOTAL_FLOOR = 64 * 2**20  # nor a zip whose notebooks total this little
@@ -80,15 +81,6 @@ class Collected:
 
     submissions: list[Submission]
     refused: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ZipLimits:
-    """Limits checked before anything of a zip is extracted (``labkit grade --zip-...``)."""
-
-    member_bytes: int = 64 * 2**20  # a member's declared size
-    members: int = 10_000  # members of one zip
-    ratio: float = 200.0  # declared size / compressed size, of a member over 1 MiB and of the zip
 
 
 @dataclass(frozen=True)

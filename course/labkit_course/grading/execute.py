@@ -49,6 +49,7 @@ from traitlets import Float, Unicode
 from labkit_course import regions
 from labkit_course.grading.hidden import HIDDEN_ENAME, StudentCell, check_reason
 from labkit_course.grading.kernel import MARKER
+from labkit_course.grading.limits import Limits
 
 __all__ = ["GuardedExecute", "SandboxKernelManager", "read_outcome"]
 
@@ -115,7 +116,7 @@ class GuardedExecute(Execute):
 
     outcome_file = Unicode("", help="where preprocess writes its outcome (JSON: status, "
                            "stopped, checks_stopped)").tag(config=True)
-    wall_limit = Float(600.0, help="seconds for all of one submission's cells; the hidden "
+    wall_limit = Float(Limits().wall_limit, help="seconds for all of one submission's cells; the hidden "
                        "checks get as much again").tag(config=True)
     guard_token = Unicode("", help="secret that marks test cells for the kernel's guard").tag(config=True)
 

@@ -24,11 +24,11 @@ from pathlib import Path
 import nbformat
 
 from labkit.runtime import FAST_GRADING_ENV
-
 from labkit_course.grading.course import Master, nbgrader_config
 from labkit_course.grading.gradebook import read_scores
-from labkit_course.grading.outputs import copy_file
+from labkit_course.grading.limits import Limits
 from labkit_course.grading.names import safe_name
+from labkit_course.grading.outputs import copy_file
 from labkit_course.grading.prescan import prescan
 from labkit_course.grading.publish import pending_dir
 from labkit_course.grading.results import Record, write_record
@@ -47,9 +47,7 @@ class Job:
     sha256: str
     out_dir: str
     tmp_root: str
-    cell_timeout: float | None = None  # None: the course's Execute.timeout
-    wall_limit: float = 600.0
-    mem_bytes: int | None = 4 * 2**30
+    limits: Limits = field(default_factory=Limits)
     threads: int = 1
     isolation: str = "weak"  # strong / uid / weak (see sandbox.isolation_level)
     data_dir: str = ""
@@ -57,7 +55,6 @@ class Job:
     protections: list[str] = field(default_factory=list)  # see sandbox.protections()
     slot: int = 0  # the worker slot grading it (0 .. workers-1)
     uid: int | None = None  # that slot's sandbox uid (None: 'nobody' when running as root)
-    fast: bool = True  # grading-mode shortcuts that cannot change a score (Options.fast)
     zygote: str = ""  # the batch's kernel zygote socket (grading.zygote); '' = none
 
 
@@ -81,11 +78,11 @@ def _sandbox(job: Job, work: Path, token: str, ipc: Path | None = None) -> Sandb
     kernel in its own process world."""
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
            "LANG": "C.UTF-8", "NBGRADER_EXECUTION": "autograde", "LABKIT_GUARD_TOKEN": token,
-           "PYDEVD_DISABLE_FILE_VALIDATION": "1", "LABKIT_DATA_DIR": job.data_dir}
-    if job.fast:  # figures are built (plot functions return their Axes) but never drawn;
-        env["MPLBACKEND"] = "agg"  # the notebook's ungraded work runs on less data (labkit.budget)
-        env[FAST_GRADING_ENV] = "1"
-    cfg = SandboxConfig(str(work), env, mem_bytes=job.mem_bytes, threads=job.threads)
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1", "LABKIT_DATA_DIR": job.data_dir,
+           # figures are built (plot functions return their Axes) but never drawn; the
+           # notebook's ungraded work runs on less data (labkit.budget)
+           "MPLBACKEND": "agg", FAST_GRADING_ENV: "1"}
+    cfg = SandboxConfig(str(work), env, mem_bytes=job.limits.mem_bytes, threads=job.threads)
     have = set(job.protections)
     if "users" in have:
         if job.uid is not None:  # the slot's own uid: limits and signals never cross slots
@@ -97,7 +94,6 @@ def _sandbox(job: Job, work: Path, token: str, ipc: Path | None = None) -> Sandb
         os.chown(work, cfg.uid, cfg.gid)
     if "files" in have:
         import labkit
-
         import labkit_course
 
         cfg.own_root, cfg.hide = True, list(job.hide)
@@ -186,17 +182,16 @@ def grade_one(job: Job, master: Master) -> Record:
         c = nbgrader_config(master.config, course)
         steps = c.Autograde.get("autograde_preprocessors") or Autograde().autograde_preprocessors
         c.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in steps]
-        c.GuardedExecute.wall_limit = float(job.wall_limit)
+        c.GuardedExecute.wall_limit = float(job.limits.wall_limit)
         c.GuardedExecute.guard_token = token
         c.GuardedExecute.outcome_file = str(outcome_file)
         c.SandboxKernelManager.sandbox_config = str(cfg_path)
         c.SandboxKernelManager.ipc_prefix = str(ipc / "k") if ipc else ""
         c.SandboxKernelManager.zygote = job.zygote if ipc else ""  # forks need a process world
-        if job.cell_timeout is not None:
-            c.Execute.timeout = int(job.cell_timeout)
+        if job.limits.cell_timeout is not None:
+            c.Execute.timeout = int(job.limits.cell_timeout)
         c.OverwriteCells.add_missing_cells = True
-        if job.fast:  # the outputs are in: kill the kernel instead of asking it to exit
-            c.Execute.shutdown_kernel = "immediate"
+        c.Execute.shutdown_kernel = "immediate"  # the outputs are in: no need to ask it to exit
         coursedir = CourseDirectory(config=c)
         coursedir.assignment_id, coursedir.student_id = master.assignment, name
         app = Autograde(coursedir=coursedir, config=c)
