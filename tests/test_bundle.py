@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit_course.bundle import audit_bundle, make_bundle, oracle_bodies, secret_runs
+from labkit_course.bundle import audit_bundle, make_bundle
+from labkit_course.leaks import Secrets, oracle_bodies
 from labkit.prepare import SHIPPED_TINY_CHECKPOINT
 from labkit_course.samples import filled_in
 from labkit_course.source_notebook import default_course_dir
@@ -84,7 +85,7 @@ def test_audit_of_the_real_bundle_is_clean(bundle) -> None:
 
 def test_audit_finds_a_solution_planted_inside_a_wheel_file(bundle, tmp_path: Path) -> None:
     source_nb = _source_nb()
-    run = sorted(secret_runs(source_nb))[0]  # two consecutive lines of a solution or hidden test
+    run = sorted(r for r in Secrets.of(source_nb).runs if len(r) == 2)[0]  # two lines of one region
     with zipfile.ZipFile(bundle.path) as z, zipfile.ZipFile(io.BytesIO(z.read(f"{ASSIGNMENT}/{bundle.wheel}"))) as w:
         plots = w.read("labkit/plots.py").decode()
     planted = plots + "\n\ndef _helper(x):\n" + "".join(f"    {line}\n" for line in run)
@@ -105,7 +106,7 @@ def test_audit_finds_an_oracle_body_a_test_file_and_a_marker(bundle, tmp_path: P
                      "tests/oracle.py": b"# the test suite's oracle\n"},
         edits={f"{ASSIGNMENT}/STUDENTS.md": b"# notes\n### BEGIN SOLUTION\n"})
     problems = audit_bundle(leaky, source_nb=_source_nb(), oracle=ORACLE)
-    assert any("labkit/extra.py: the body of tests/oracle.py's fine_grained_prune()" in p for p in problems)
+    assert any("labkit/extra.py: the body of tests/oracle.py's fine_grained_prune()" in p for p in problems), problems
     assert any("holds tests/oracle.py" in p for p in problems)
     assert any("STUDENTS.md: region marker" in p for p in problems)
 
@@ -116,8 +117,8 @@ def test_a_leaky_bundle_is_not_left_on_disk(tmp_path: Path, monkeypatch: pytest.
 
     oracle = tmp_path / "oracle.py"
     oracle.write_text("def leaked():\n    return 'sentinel-0123456789'\n")
-    real_texts = bundle_mod._texts
-    monkeypatch.setattr(bundle_mod, "_texts", lambda data, name: real_texts(data, name) + (
+    real_texts = bundle_mod.file_texts
+    monkeypatch.setattr(bundle_mod, "file_texts", lambda data, name: real_texts(data, name) + (
         [(name, "return 'sentinel-0123456789'")] if name.endswith("STUDENTS.md") else []))
     report = make_bundle(tmp_path / "b.zip", oracle=oracle)
     assert not report.ok and report.path is None and not (tmp_path / "b.zip").exists()

@@ -1,11 +1,13 @@
-"""Tests for labkit_course.release: leak detection, regeneration, and the full audit through nbgrader."""
+"""Tests for labkit_course.release: regeneration and the full audit through nbgrader (the leak
+rule itself: tests/test_leaks.py)."""
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_notebook
 
 from grading.lab1_cases import points_per_test_cell
 from labkit_course import release
+from labkit_course.leaks import Secrets, find_leaks, notebook_texts
 
 SOURCE = release.default_course_dir() / "source" / "lab1" / "lab1.ipynb"
 COMMITTED = release.default_course_dir() / "release" / "lab1" / "lab1.ipynb"
@@ -13,34 +15,6 @@ COMMITTED = release.default_course_dir() / "release" / "lab1" / "lab1.ipynb"
 
 def _nb(*sources: str) -> nbformat.NotebookNode:
     return new_notebook(cells=[new_code_cell(s) for s in sources])
-
-
-def test_secret_lines_are_those_only_inside_regions():
-    source = _nb(
-        "def f(x):\n    ### BEGIN SOLUTION\n    return x * 2  # double\n    ### END SOLUTION",
-        '"""test"""\nassert f(1) == 2\n### BEGIN HIDDEN TESTS\nassert f(21) == 42\nassert f(1) == 2\n### END HIDDEN TESTS',
-    )
-    secret = release.secret_lines(source)
-    assert "return x * 2  # double" in secret
-    assert "assert f(21) == 42" in secret
-    assert "assert f(1) == 2" not in secret  # also visible outside the regions
-
-
-def test_find_leaks_reports_solution_and_hidden_lines_and_markers():
-    source = _nb("### BEGIN SOLUTION\nanswer = 0.6\n### END SOLUTION",
-                 "### BEGIN HIDDEN TESTS\nassert 14.5 < 25 * answer < 15.5\n### END HIDDEN TESTS")
-    clean = _nb("# YOUR CODE HERE\nraise NotImplementedError()", "")
-    assert release.find_leaks(source, clean) == []
-    leaky = _nb("answer = 0.6", "  assert 14.5 < 25 * answer < 15.5  ")
-    assert set(release.find_leaks(source, leaky)) == {"answer = 0.6", "assert 14.5 < 25 * answer < 15.5"}
-    marked = _nb("### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS")
-    assert any("marker" in leak for leak in release.find_leaks(source, marked))
-
-
-def test_markdown_answers_count_as_secret():
-    source = new_notebook(cells=[new_markdown_cell("### BEGIN SOLUTION\nZero-centred weights.\n### END SOLUTION")])
-    leaky = new_notebook(cells=[new_markdown_cell("Zero-centred weights.")])
-    assert release.find_leaks(source, leaky) == ["Zero-centred weights."]
 
 
 def test_source_notebook_grading_metadata():
@@ -75,8 +49,9 @@ def test_source_notebook_grading_metadata():
 def test_committed_release_has_no_solutions_or_hidden_tests():
     source = nbformat.read(SOURCE, as_version=4)
     committed = nbformat.read(COMMITTED, as_version=4)
-    assert release.find_leaks(source, committed) == []
-    assert len(release.secret_lines(source)) > 50  # the check has something to look for
+    secrets = Secrets.of(source)
+    assert find_leaks(notebook_texts(committed, "release"), secrets) == []
+    assert len(secrets) > 50  # the check has something to look for
 
 
 @pytest.mark.slow

@@ -10,16 +10,15 @@ One zip with a single folder ``<assignment>/`` holding
 The notebook's first cell installs the wheel next to it when ``import labkit`` fails, so on
 Colab uploading both files and running the notebook is enough.
 
-:func:`audit_bundle` searches every file of the zip, and every file inside the wheel, for the
-source notebook's solution and hidden-test lines (as the release audit does for the notebook),
-for the region markers, and for the test suite's reference solutions (the bodies of the
-functions in ``tests/oracle.py``). :func:`make_bundle` writes a bundle only when that audit
+:func:`audit_bundle` searches every file of the zip, and every file inside the wheel, with the
+one leak audit (:mod:`labkit_course.leaks`, as the release audit and Gradescope do): the source
+notebook's solutions and hidden tests, the region markers, and the test suite's reference
+solutions (the functions of ``tests/oracle.py``). :func:`make_bundle` writes a bundle only when that audit
 passes.
 """
 
 from __future__ import annotations
 
-import ast
 import io
 import os
 import tempfile
@@ -29,17 +28,11 @@ from pathlib import Path
 
 import nbformat
 
-from labkit_course import regions
-from labkit_course.release import secret_lines
+from labkit_course.leaks import Secrets, file_texts, find_leaks
 from labkit_course.source_notebook import default_course_dir
 from labkit_course.wheels import build_wheel, student_project
 
-__all__ = [
-    "BundleReport", "make_bundle", "write_bundle", "audit_bundle",
-    "oracle_bodies", "secret_runs", "students_md",
-]
-
-_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+__all__ = ["BundleReport", "make_bundle", "write_bundle", "audit_bundle", "students_md"]
 
 
 def students_md(notebook: str, wheel: str, assignment: str) -> str:
@@ -158,47 +151,6 @@ def write_bundle(
     return BundleReport(path, members, wheel.name, path.stat().st_size, wheel_size)
 
 
-def oracle_bodies(oracle: str | Path) -> dict[str, str]:
-    """The test suite's reference solutions: function name -> its body, normalised (docstring,
-    comments and blank lines dropped, each line stripped; see :func:`_normalise`)."""
-    source = Path(oracle).read_text()
-    lines = source.splitlines()
-    out = {}
-    for node in ast.parse(source).body:
-        if not isinstance(node, ast.FunctionDef):
-            continue
-        body = node.body
-        if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
-            body = body[1:]  # the docstring
-        if body:
-            text = _normalise("\n".join(lines[body[0].lineno - 1:body[-1].end_lineno]))
-            if text:
-                out[node.name] = text
-    return out
-
-
-def _normalise(text: str) -> str:
-    kept = [s for s in (line.strip() for line in text.splitlines()) if s and not s.startswith("#")]
-    return "\n".join(kept)
-
-
-def _texts(data: bytes, name: str) -> list[tuple[str, str]]:
-    """(where, text) for one file; a wheel or zip is opened and each member read in turn."""
-    if name.endswith((".whl", ".zip")):
-        out = []
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            for member in z.namelist():
-                out += [(f"{name}!{w}", t) for w, t in _texts(z.read(member), member)]
-        return out
-    if name.endswith(".ipynb"):
-        try:
-            nb = nbformat.reads(data.decode("utf-8"), as_version=4)
-            return [(name, "\n".join(cell.source for cell in nb.cells))]
-        except Exception:  # not a notebook after all: search it as text
-            pass
-    return [(name, data.decode("utf-8", errors="replace"))]
-
-
 def _wheel_problems(data: bytes, name: str) -> list[str]:
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         names = z.namelist()
@@ -209,51 +161,15 @@ def _wheel_problems(data: bytes, name: str) -> list[str]:
     return problems
 
 
-def secret_runs(source_nb: nbformat.NotebookNode, length: int = 2,
-                min_chars: int = 30) -> set[tuple[str, ...]]:
-    """Every ``length`` consecutive lines of every solution or hidden-test region of the source
-    (normalised as :func:`_normalise`; a shorter region counts whole) that together have at least
-    ``min_chars`` characters.
-
-    Code files are searched for these runs, not for single lines: labkit's own code shares
-    single lines such as ``finally:`` or ``with torch.no_grad():``, and short pairs such as
-    ``yield`` / ``finally:``, with the solutions and tests, but not two consecutive lines of a
-    solution.
-    """
-    runs = set()
-    for cell in source_nb.cells:
-        for region in regions.parse(cell.source):
-            if region.kind == "text":
-                continue
-            lines = _normalise(region.text).splitlines()
-            if len(lines) < length:
-                candidates = [tuple(lines)] if lines else []
-            else:
-                candidates = [tuple(lines[i:i + length]) for i in range(len(lines) - length + 1)]
-            runs.update(r for r in candidates if len("".join(r)) >= min_chars)
-    return runs
-
-
-def _runs_in(text: str, runs: set[tuple[str, ...]]) -> list[tuple[str, ...]]:
-    lines = _normalise(text).splitlines()
-    sizes = {len(r) for r in runs}
-    found = {tuple(lines[i:i + n]) for n in sizes for i in range(len(lines) - n + 1)}
-    return sorted(found & runs)
-
-
 def audit_bundle(
     path: str | Path,
     *,
     source_nb: nbformat.NotebookNode,
     oracle: str | Path | None = None,
 ) -> list[str]:
-    """Search the whole bundle, inside its wheel too, for what students must not get.
-
-    * notebooks and Markdown: any secret line of the source (:func:`labkit_course.release.secret_lines`,
-      the release audit's rule) and any region marker;
-    * every other file (the wheel's code, its metadata): two consecutive lines of a solution or
-      hidden-test region (:func:`secret_runs`) and any region marker line;
-    * every file: the body of a function of the test suite's oracle (:func:`oracle_bodies`).
+    """Search the whole bundle, inside its wheel too, for what students must not get: the
+    source notebook's solutions and hidden tests and the test suite's oracle, by the one leak
+    audit (:mod:`labkit_course.leaks`); and check the wheel holds only the student package.
 
     Args:
         path: the bundle zip.
@@ -263,26 +179,14 @@ def audit_bundle(
     Returns:
         One line per problem ("<file>[!<member>]: ..."), empty when the bundle is clean.
     """
-    secrets = set(secret_lines(source_nb))
-    runs = secret_runs(source_nb)
-    bodies = oracle_bodies(oracle) if oracle is not None else {}
+    secrets = Secrets.of(source_nb, oracle)
     problems: list[str] = []
     with zipfile.ZipFile(path) as z:
         for name in z.namelist():
             data = z.read(name)
             if name.endswith(".whl"):
                 problems += _wheel_problems(data, name)
-            for where, text in _texts(data, name):
-                lines = {line.strip() for line in text.splitlines()}
-                if where.endswith((".ipynb", ".md")):
-                    problems += [f"{where}: solution/hidden-test line {s!r}" for s in sorted(secrets & lines)]
-                else:
-                    problems += [f"{where}: solution/hidden-test lines {' / '.join(r)!r}"
-                                 for r in _runs_in(text, runs)]
-                problems += [f"{where}: region marker {m!r}" for m in _MARKERS if m in lines]
-                flat = f"\n{_normalise(text)}\n"
-                problems += [f"{where}: the body of tests/oracle.py's {fn}()"
-                             for fn, body in bodies.items() if f"\n{body}\n" in flat]
+            problems += find_leaks(file_texts(data, name), secrets)
     return problems
 
 

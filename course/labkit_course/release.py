@@ -6,8 +6,8 @@ nbgrader's ``generate_assignment``, run by labkit's grader in a temporary master
 (:func:`labkit_course.grading.course.prepare_master`: the repository's gradebook is never touched,
 and nothing half-written is left behind on failure), then audits:
 
-1. **nothing leaked**: no line that exists only inside a solution region or a hidden-test
-   region of the source appears in the release (lines are compared, not just the markers);
+1. **nothing leaked**: the release holds no secret run of the source and no region marker
+   (:mod:`labkit_course.leaks`, the one leak audit, which the bundle and Gradescope use too);
 2. **source full marks**: the source notebook, graded as a submission by labkit's grader
    (:mod:`labkit_course.grading`, as ``labkit grade`` grades students), earns every point of every
    autograded cell;
@@ -32,15 +32,15 @@ from pathlib import Path
 
 import nbformat
 
-from labkit_course import regions
 from labkit_course.grading.batch import Options, grade_batch
 from labkit_course.grading.course import prepare_master
 from labkit_course.grading.results import read_records
+from labkit_course.leaks import Secrets, find_leaks, notebook_texts
 from labkit_course.scaffold import scaffold_problems
 from labkit_course.source_notebook import default_course_dir
 from labkit_course.source_script import sync_source
 
-__all__ = ["AuditReport", "Graded", "autograde", "run_release", "secret_lines", "find_leaks"]
+__all__ = ["AuditReport", "Graded", "autograde", "run_release"]
 
 _EXPECTED_ERRORS = {"NotImplementedError", "NameError"}
 
@@ -75,7 +75,7 @@ class AuditReport:
         lines = [f"release audit of {self.assignment}:"]
         if self.script is not None:
             lines.append(_SCRIPT_LINES[self.script].format(f"source-py/{self.assignment}.py"))
-        lines.append("  nothing leaked" if not self.leaks else f"  LEAKED {len(self.leaks)} secret line(s):")
+        lines.append("  nothing leaked" if not self.leaks else f"  LEAKED {len(self.leaks)} time(s):")
         lines += [f"    {leak}" for leak in self.leaks[:20]]
         lines.append("  every stub names what the student defines" if not self.scaffold
                      else f"  STUBS MISSING {len(self.scaffold)} name(s):")
@@ -93,7 +93,7 @@ class AuditReport:
             lines.append("  release regenerated")
         if self.seconds:
             lines.append("  times: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
-        short = ["nothing leaked" if not self.leaks else f"{len(self.leaks)} leaked line(s)"]
+        short = ["nothing leaked" if not self.leaks else f"{len(self.leaks)} leak(s)"]
         if self.scaffold:
             short.append(f"{len(self.scaffold)} stub name(s) missing")
         if self.script in ("script missing", "differ"):
@@ -117,44 +117,6 @@ _SCRIPT_LINES = {
     "differ": "  SOURCE SCRIPT {} DIFFERS from the source notebook: run `labkit release` "
               "(the file edited last wins)",
 }
-
-
-def _region_lines(source: str) -> tuple[list[str], list[str]]:
-    """Split a cell's lines into (inside a solution or hidden-test region, outside every
-    region), by :mod:`labkit_course.regions` (the one parser of nbgrader's regions)."""
-    inside = regions.solution_lines(source) + regions.hidden_lines(source)
-    return inside, regions.region_lines(source, "text")
-
-
-def secret_lines(source_nb: nbformat.NotebookNode, min_length: int = 6) -> list[str]:
-    """Return the stripped lines that occur only inside solution or hidden-test regions.
-
-    Lines shorter than ``min_length`` (``)``, ``else:``) and lines that also appear outside
-    every region of the source are not secret, so they are not reported as leaks.
-    """
-    inside, outside = [], set()
-    for cell in source_nb.cells:
-        i, o = _region_lines(cell.source)
-        inside += i
-        outside.update(o)
-    seen, out = set(), []
-    for line in inside:
-        if len(line) >= min_length and line not in outside and line not in seen:
-            seen.add(line)
-            out.append(line)
-    return out
-
-
-def find_leaks(source_nb: nbformat.NotebookNode, release_nb: nbformat.NotebookNode) -> list[str]:
-    """Return the secret lines of the source (see :func:`secret_lines`) found in the release,
-    plus any region marker left in the release."""
-    release_lines = {line.strip() for cell in release_nb.cells for line in cell.source.splitlines()}
-    leaks = [line for line in secret_lines(source_nb) if line in release_lines]
-    for cell in release_nb.cells:
-        for marker in ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"):
-            if marker in cell.source:
-                leaks.append(f"marker {marker!r} in cell {cell.get('id', '?')}")
-    return leaks
 
 
 @dataclass
@@ -305,7 +267,7 @@ def run_release(
         fresh_nb = nbformat.read(fresh_nb_path, as_version=4)
         _add_manifest(fresh_nb)
         nbformat.write(fresh_nb, fresh_nb_path)
-        report.leaks = find_leaks(source_nb, fresh_nb)
+        report.leaks = find_leaks(notebook_texts(fresh_nb, "release"), Secrets.of(source_nb))
         report.scaffold = scaffold_problems(source_nb, fresh_nb)
 
         if grade:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from labkit_course.grading.batch import Options, grade_batch
-from labkit_course.grading.course import prepare_master
-from labkit_course.grading.results import read_records
 from labkit_course.gradescope.build import build_autograder
 from labkit_course.gradescope.run import secret_lines
+from labkit_course.grading.batch import Options, grade_batch
+from labkit_course.grading.course import prepare_master
+from labkit_course.grading.limits import Limits
+from labkit_course.grading.results import read_records
 
 from .toy_cases import toy_cases
 
@@ -36,7 +36,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
     if os.geteuid() != 0:
         pytest.skip("run_autograder runs as root on Gradescope (kernels as 'nobody'); run as root")
     root = tmp_path_factory.mktemp("gradescope")
-    zip_path = build_autograder(TOY, "toy", root / "autograder.zip", cell_timeout=6, wall_limit=60,
+    zip_path = build_autograder(TOY, "toy", root / "autograder.zip", limits=Limits(cell_timeout=6, wall_limit=60),
                                 prepare_data=False)  # the toy notebook reads no data
     gs = root / "autograder"
     with zipfile.ZipFile(zip_path) as z:
@@ -52,7 +52,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
     for case in cases.values():
         (subs / f"{case.student}.ipynb").write_bytes(case.make())
     out = root / "graded"
-    grade_batch([subs], Options(course=TOY, assignment="toy", out=out, workers=2, cell_timeout=6, wall_limit=60,
+    grade_batch([subs], Options(course=TOY, assignment="toy", out=out, workers=2, limits=Limits(cell_timeout=6, wall_limit=60),
                                 verbose=False, prepare_data=False))
     return zip_path, gs, cases, read_records(out / "results"), master
 

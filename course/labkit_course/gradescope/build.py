@@ -20,7 +20,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import nbformat
+
 from labkit_course.grading.course import GradingError, prepare_master
+from labkit_course.grading.limits import Limits
+from labkit_course.leaks import Secrets, file_texts, find_leaks
 from labkit_course.wheels import build_wheel, build_wheels, course_project
 
 __all__ = ["build_autograder", "SETUP_SH", "RUN_AUTOGRADER"]
@@ -50,8 +54,7 @@ exec "${LABKIT_PYTHON:-$ROOT/venv/bin/python}" -m labkit_course.gradescope.run
 
 
 def build_autograder(course: Path, assignment: str, out_zip: Path, *, wheel: Path | None = None,
-                     cell_timeout: float | None = None, wall_limit: float = 600.0,
-                     memory_gib: float = 4.0, prepare_data: bool = True,
+                     limits: Limits = Limits(), prepare_data: bool = True,
                      index_url: str = TORCH_CPU_INDEX) -> Path:
     """Write the autograder zip ``out_zip`` for ``assignment`` of the nbgrader course ``course``.
 
@@ -60,15 +63,15 @@ def build_autograder(course: Path, assignment: str, out_zip: Path, *, wheel: Pat
         assignment: the assignment name.
         out_zip: the zip to write.
         wheel: labkit's wheel; None builds it from this checkout.
-        cell_timeout, wall_limit, memory_gib: the grading limits (seconds per cell, None for
-            the course's Execute.timeout; seconds per submission; GiB per kernel, 0 for none).
+        limits: the grading limits (:class:`labkit_course.grading.limits.Limits`).
         prepare_data: build the tiny profile's data and checkpoint in setup.sh (False for a
             course whose notebook needs no data).
         index_url: extra package index for torch (CPU wheels by default).
 
     Raises:
         GradingError: the course does not generate (see prepare_master), the wheel cannot be
-            built, or a hidden-test line was found in a member other than the source notebook.
+            built, or a member other than the course source leaks a solution or hidden test
+            (:mod:`labkit_course.leaks`).
     """
     course = course.resolve()
     with tempfile.TemporaryDirectory(prefix="labkit-gradescope-build-") as tmp:
@@ -80,8 +83,8 @@ def build_autograder(course: Path, assignment: str, out_zip: Path, *, wheel: Pat
                 wheels = [wheel.resolve(), build_wheel(Path(tmp) / "wheel", project=course_project())]
         except (FileNotFoundError, RuntimeError) as exc:
             raise GradingError(f"{exc}; or pass --wheel labkit-*.whl") from exc
-        config = {"assignment": assignment, "notebook": master.notebook, "cell_timeout": cell_timeout,
-                  "wall_limit": wall_limit, "memory_gib": memory_gib, "prepare_data": prepare_data}
+        config = {"assignment": assignment, "notebook": master.notebook, "limits": limits.to_json(),
+                  "prepare_data": prepare_data}
         members: dict[str, bytes] = {
             "setup.sh": SETUP_SH.format(index=index_url, wheels=" ".join(f"./{w.name}" for w in wheels)).encode(),
             "run_autograder": RUN_AUTOGRADER.encode(),
@@ -94,7 +97,12 @@ def build_autograder(course: Path, assignment: str, out_zip: Path, *, wheel: Pat
         sources = {f"course/source/{assignment}/{p.relative_to(src).as_posix()}": p.read_bytes()
                    for p in sorted(src.rglob("*")) if p.is_file()
                    and not {".ipynb_checkpoints", "__pycache__"} & set(p.parts)}
-        _audit(members, ["\n".join(c.hidden_lines) for c in master.cells if c.hidden_lines])
+        source_nb = nbformat.read(src / f"{master.notebook}.ipynb", as_version=4)
+        leaks = find_leaks((t for name, data in members.items() for t in file_texts(data, name)),
+                           Secrets.of(source_nb))
+        if leaks:  # only the course source may hold solutions and hidden tests
+            raise GradingError(f"{len(leaks)} leak(s) outside the course source, e.g. {leaks[0]}: "
+                               "the Gradescope zip must ship them only in course/source")
         out_zip.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as z:
             for name, data in {**members, **sources}.items():
@@ -103,24 +111,3 @@ def build_autograder(course: Path, assignment: str, out_zip: Path, *, wheel: Pat
                 info.compress_type = zipfile.ZIP_DEFLATED
                 z.writestr(info, data)
     return out_zip
-
-
-def _audit(members: dict[str, bytes], blocks: list[str]) -> None:
-    """Raise if a test cell's hidden block (its hidden lines, stripped, in order) is in any
-    member but the course source, wheel included. Whole blocks, because single hidden lines
-    like ``with torch.no_grad():`` are ordinary code that labkit itself contains."""
-    def normalised(data: bytes) -> str:
-        return "\n".join(ln.strip() for ln in data.decode("utf-8", "replace").splitlines())
-
-    for name, data in members.items():
-        texts = [data]
-        if name.endswith(".whl"):
-            import io
-
-            with zipfile.ZipFile(io.BytesIO(data)) as w:
-                texts = [w.read(n) for n in w.namelist()]
-        for text in map(normalised, texts):
-            found = [b for b in blocks if b in text]
-            if found:
-                raise GradingError(f"{name} contains the hidden tests {found[0][:80]!r}...: labkit "
-                                   "must not ship hidden tests outside the course source")
