@@ -40,8 +40,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .profiles import (PUBLISHED_SHA256, PUBLISHED_SIZE, SELF_TRAINED_NAME, SHA256_ENV, Profile, _full,
-                       _tiny, resolve_profile)
+from .profiles import (CHECKPOINT_MIRROR_URL, CHECKPOINT_URL, CHECKPOINT_URLS, FULL_VGG_PARAMETERS,
+                       PUBLISHED_SHA256, PUBLISHED_SIZE, SELF_TRAINED_NAME, SHA256_ENV, Profile,
+                       _full, _tiny, resolve_profile)
 from .runtime import is_autograding
 
 __all__ = [
@@ -56,13 +57,8 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
 CIFAR10_SIZE = 170_498_071  # bytes
-CHECKPOINT_URL = "https://hanlab18.mit.edu/files/course/labs/vgg.cifar.pretrained.pth"
-# the course's own copy (the course moved the file once already, when its old host died)
-CHECKPOINT_MIRROR_URL = "https://file.hanlab.ai/courses/6s965/labs/assets/vgg.cifar.pretrained.pth"
-CHECKPOINT_URLS = (CHECKPOINT_URL, CHECKPOINT_MIRROR_URL)  # tried in this order
 UNVERIFIED_TLS = ("could not verify the certificate of {url}; downloading without TLS verification, "
                   "the file is checked against its pinned sha256")
-FULL_VGG_PARAMETERS = 9_228_362
 
 
 class FetchError(RuntimeError):

@@ -27,7 +27,14 @@ __all__ = ["Profile", "resolve_profile", "PROFILES"]
 
 PROFILES = ("full", "tiny")
 TINY_WIDTH = 0.125  # conv widths 8/16/32/32/64/64/64/64
+# The full profile is the lab as published: its VGG (width 1.0, labkit.models.VGG) and the
+# published checkpoint, all of whose facts live here.
+FULL_VGG_PARAMETERS = 9_228_362  # of the lab's VGG (width 1.0)
 PUBLISHED_NAME = "vgg.cifar.pretrained.pth"  # the lab's published checkpoint (labkit fetch)
+CHECKPOINT_URL = "https://hanlab18.mit.edu/files/course/labs/vgg.cifar.pretrained.pth"
+# the course's own copy (the course moved the file once already, when its old host died)
+CHECKPOINT_MIRROR_URL = "https://file.hanlab.ai/courses/6s965/labs/assets/vgg.cifar.pretrained.pth"
+CHECKPOINT_URLS = (CHECKPOINT_URL, CHECKPOINT_MIRROR_URL)  # tried in this order
 SELF_TRAINED_NAME = "vgg.cifar.selftrained.pth"  # labkit train --profile full
 # The published checkpoint, pinned. From a public third-party Git LFS pointer to a copy of
 # vgg.cifar.pretrained.pth until a machine with internet confirms them (BENCHMARKS.md).

@@ -5,6 +5,7 @@ import torch
 
 import labkit as lk
 from labkit.models import CheckpointError, load_checkpoint, save_checkpoint
+from labkit.profiles import FULL_VGG_PARAMETERS
 
 LAB_NAMES = [
     "conv0", "bn0", "relu0", "conv1", "bn1", "relu1", "pool0",
@@ -17,7 +18,7 @@ LAB_NAMES = [
 def test_full_vgg_matches_the_lab():
     model = lk.VGG()
     assert [name for name, _ in model.backbone.named_children()] == LAB_NAMES
-    assert lk.get_num_parameters(model) == 9_228_362
+    assert lk.get_num_parameters(model) == 9_228_362 == FULL_VGG_PARAMETERS  # the profile says so too
     assert lk.get_model_macs(model, torch.randn(1, 3, 32, 32)) == 606_164_480
     assert f"{lk.get_model_size(model) / lk.MiB:.2f}" == "35.20"
     convs = [m for m in model.backbone if isinstance(m, torch.nn.Conv2d)]

@@ -1,6 +1,8 @@
 """Tests for labkit_course.release: regeneration and the full audit through nbgrader (the leak
 rule itself: tests/test_leaks.py)."""
 
+import re
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -18,7 +20,8 @@ def _nb(*sources: str) -> nbformat.NotebookNode:
 
 
 def test_source_notebook_grading_metadata():
-    """55 autograded points in Q2/3/5/6/7, 45 manual in Q1/4/8/9, ids start with the question."""
+    """Each question's cells are worth what its heading says ("Question N (P pts)"), the
+    contents line's totals agree, ids start with the question, test cells open with a docstring."""
     nb = nbformat.read(SOURCE, as_version=4)
     auto, manual, ids = {}, {}, []
     for cell in nb.cells:
@@ -37,12 +40,18 @@ def test_source_notebook_grading_metadata():
         if meta.get("solution") and cell.cell_type == "code":
             assert "### BEGIN SOLUTION" in cell.source
     assert len(ids) == len(set(ids)), "grade_ids must be unique"
-    assert auto == {"q2": 15, "q3": 5, "q5": 10, "q6": 10, "q7": 15}
-    assert manual == {"q1": 10, "q4": 15, "q8": 10, "q9": 10}
-    for cell in nb.cells:  # small test cells: 1-3 points (Q3's one value and Q5's halves: 5)
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution"):
-            assert 1 <= meta["points"] <= (5 if meta["grade_id"].startswith(("q3", "q5")) else 3), meta
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    said = {f"q{n}": float(p) for n, p in re.findall(r"^## Question (\d+) \((\d+) pts\)", text, re.M)}
+    assert said and set(auto) | set(manual) == set(said), (said, auto, manual)
+    assert {q: auto.get(q, 0) + manual.get(q, 0) for q in said} == said
+    assert not set(auto) & set(manual), "a question is either autograded or written"
+    total, written = sum(said.values()), sum(manual.values())
+    assert f"{len(said)} questions ({total:g} points)" in text
+    table = re.search(r"^\| points \|(.*)\|$", text, re.M).group(1).split("|")
+    assert [float(x) for x in table] == [said[f"q{n}"] for n in range(1, len(said) + 1)]
+    assert f"; {total - written:g} points) are followed by" in text and f"; {written:g} points) are read" in text
+    assert all(meta["points"] >= 1 for meta in (c.metadata.get("nbgrader", {}) for c in nb.cells)
+               if meta.get("grade"))
     assert "cuda.is_available()" not in "".join(c.source for c in nb.cells)
 
 
