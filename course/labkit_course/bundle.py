@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 
 from labkit_course.leaks import Secrets, file_texts, find_leaks
-from labkit_course.source_notebook import default_course_dir
+from labkit_course.source_notebook import default_assignment, default_course_dir
 from labkit_course.wheels import build_wheel, student_project
 
 __all__ = ["BundleReport", "make_bundle", "write_bundle", "audit_bundle", "students_md"]
@@ -115,11 +115,12 @@ def write_bundle(
     path: str | Path,
     *,
     course_dir: str | Path | None = None,
-    assignment: str = "lab1",
+    assignment: str | None = None,
     project: str | Path | None = None,
 ) -> BundleReport:
     """Write the bundle zip (not audited; see :func:`make_bundle`) and return its report."""
     course_dir = Path(course_dir or default_course_dir()).resolve()
+    assignment = assignment or default_assignment(course_dir)
     release_dir = course_dir / "release" / assignment
     notebook = release_dir / f"{assignment}.ipynb"
     if not notebook.is_file():
@@ -194,7 +195,7 @@ def make_bundle(
     path: str | Path,
     *,
     course_dir: str | Path | None = None,
-    assignment: str = "lab1",
+    assignment: str | None = None,
     project: str | Path | None = None,
     oracle: str | Path | None = None,
 ) -> BundleReport:
@@ -210,6 +211,7 @@ def make_bundle(
             it exists).
     """
     course_dir = Path(course_dir or default_course_dir()).resolve()
+    assignment = assignment or default_assignment(course_dir)
     project = Path(project) if project is not None else student_project()
     if oracle is None and (project / "tests" / "oracle.py").is_file():
         oracle = project / "tests" / "oracle.py"

@@ -37,7 +37,7 @@ from labkit_course.grading.course import prepare_master
 from labkit_course.grading.results import read_records
 from labkit_course.leaks import Secrets, find_leaks, notebook_texts
 from labkit_course.scaffold import scaffold_problems
-from labkit_course.source_notebook import default_course_dir
+from labkit_course.source_notebook import default_assignment, default_course_dir
 from labkit_course.source_script import sync_source
 
 __all__ = ["AuditReport", "Graded", "autograde", "run_release"]
@@ -170,7 +170,7 @@ def _grade(course_dir: Path, assignment: str, submissions: dict[str, Path], work
 
 
 def autograde(
-    submissions: dict[str, Path], course_dir: Path | None = None, assignment: str = "lab1"
+    submissions: dict[str, Path], course_dir: Path | None = None, assignment: str | None = None
 ) -> dict[str, Graded]:
     """Grade notebooks (student id -> path) with labkit's grader in a temporary folder.
 
@@ -178,6 +178,7 @@ def autograde(
     current source. Nothing is written to ``course_dir``.
     """
     course_dir = Path(course_dir or default_course_dir()).resolve()
+    assignment = assignment or default_assignment(course_dir)
     with tempfile.TemporaryDirectory(prefix="labkit-autograde-") as tmp:
         return _grade(course_dir, assignment, {k: Path(v).resolve() for k, v in submissions.items()},
                       Path(tmp))
@@ -228,7 +229,7 @@ def _blank_problems(nb: nbformat.NotebookNode) -> list[str]:
 
 def run_release(
     course_dir: Path | None = None,
-    assignment: str = "lab1",
+    assignment: str | None = None,
     *,
     check: bool = False,
     grade: bool = True,
@@ -238,7 +239,7 @@ def run_release(
 
     Args:
         course_dir: the nbgrader course folder (default: the repository's ``notebooks/``).
-        assignment: the assignment (and notebook) name.
+        assignment: the assignment (and notebook) name (default: the course's only one).
         check: compare with the committed release instead of replacing it.
         grade: grade the source and the blank release with labkit's grader (about a minute);
             without it only the leak, stub and regeneration checks run.
@@ -249,6 +250,7 @@ def run_release(
         and ``check`` is False.
     """
     course_dir = Path(course_dir or default_course_dir()).resolve()
+    assignment = assignment or default_assignment(course_dir)
     source_path = course_dir / "source" / assignment / f"{assignment}.ipynb"
     if not source_path.is_file():
         raise FileNotFoundError(f"no source notebook at {source_path}")

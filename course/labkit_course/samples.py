@@ -25,7 +25,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell
 
-from labkit_course.source_notebook import default_course_dir, source_notebook_path
+from labkit_course.source_notebook import default_assignment, default_course_dir, source_notebook_path
 
 __all__ = ["SAMPLES", "filled_in", "sample_notebooks", "write_samples", "write_canvas_roster", "cell_index",
            "replaced", "inserted_after"]
@@ -99,9 +99,10 @@ def inserted_after(nb: NotebookNode, grade_id: str, code: str) -> NotebookNode:
     return nb
 
 
-def sample_notebooks(course: Path | None = None, assignment: str = "lab1") -> dict[str, NotebookNode]:
+def sample_notebooks(course: Path | None = None, assignment: str | None = None) -> dict[str, NotebookNode]:
     """Student -> submitted notebook, from ``<course>``'s source and (committed) release."""
     course = Path(course) if course is not None else default_course_dir()
+    assignment = assignment or default_assignment(course)
     source = nbformat.read(source_notebook_path(course, assignment), as_version=4)
     release_path = course / "release" / assignment / f"{assignment}.ipynb"
     if not release_path.is_file():
@@ -120,7 +121,7 @@ def sample_notebooks(course: Path | None = None, assignment: str = "lab1") -> di
     return {student: made[case] for student, case in SAMPLES.items()}
 
 
-def write_samples(out: Path, assignment: str = "lab1", *, course: Path | None = None) -> list[Path]:
+def write_samples(out: Path, assignment: str | None = None, *, course: Path | None = None) -> list[Path]:
     """Write ``<student>.ipynb`` for every sample into ``out``; return the paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -131,12 +132,13 @@ def write_samples(out: Path, assignment: str = "lab1", *, course: Path | None = 
     return paths
 
 
-def write_canvas_roster(path: Path, assignment: str = "lab1", *, course: Path | None = None) -> Path:
+def write_canvas_roster(path: Path, assignment: str | None = None, *, course: Path | None = None) -> Path:
     """Write, as Canvas exports its gradebook, a roster of the samples' students to ``path``:
     ``Student, ID, SIS User ID, SIS Login ID, Section`` (the SIS login is the sample's id),
     one assignment column ``Lab 1 (<id>)`` and its ``Points Possible`` (the source notebook's
     points), grades empty. Return ``path``."""
     course = Path(course) if course is not None else default_course_dir()
+    assignment = assignment or default_assignment(course)
     source = nbformat.read(source_notebook_path(course, assignment), as_version=4)
     points = sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in source.cells
                  if c.metadata.get("nbgrader", {}).get("grade"))

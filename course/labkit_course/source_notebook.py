@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 from types import SimpleNamespace
 
-__all__ = ["default_course_dir", "source_notebook_path", "load_solutions"]
+__all__ = ["default_course_dir", "default_assignment", "source_notebook_path", "load_solutions"]
 
 
 def default_course_dir() -> Path:
@@ -26,13 +26,35 @@ def default_course_dir() -> Path:
     return Path.cwd() / "notebooks"
 
 
-def source_notebook_path(course: Path | None = None, assignment: str = "lab1") -> Path:
-    """``<course>/source/<assignment>/<assignment>.ipynb``.
+def default_assignment(course: Path | None = None) -> str:
+    """The course's assignment when none is named: the one folder under ``<course>/source/``
+    that holds its ``<name>/<name>.ipynb``.
+
+    Raises:
+        FileNotFoundError: the course has no such assignment, or several (name one with
+            ``--assignment``; the message lists them).
+    """
+    course = Path(course) if course is not None else default_course_dir()
+    found = sorted(p.name for p in (course / "source").glob("*") if (p / f"{p.name}.ipynb").is_file())
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise FileNotFoundError(f"no assignment in {course / 'source'} (it needs "
+                                "source/<name>/<name>.ipynb): pass --course with the nbgrader "
+                                "course folder")
+    raise FileNotFoundError(f"{course / 'source'} holds {len(found)} assignments "
+                            f"({', '.join(found)}): name one with --assignment")
+
+
+def source_notebook_path(course: Path | None = None, assignment: str | None = None) -> Path:
+    """``<course>/source/<assignment>/<assignment>.ipynb`` (``assignment`` None: the course's
+    only one, :func:`default_assignment`).
 
     Raises:
         FileNotFoundError: no such notebook; pass ``--course`` with the course folder.
     """
     course = Path(course) if course is not None else default_course_dir()
+    assignment = assignment or default_assignment(course)
     path = course / "source" / assignment / f"{assignment}.ipynb"
     if not path.is_file():
         raise FileNotFoundError(
@@ -45,7 +67,7 @@ def _is_solution(cell) -> bool:
     return cell.cell_type == "code" and bool(cell.metadata.get("nbgrader", {}).get("solution"))
 
 
-def load_solutions(course: Path | None = None, assignment: str = "lab1") -> SimpleNamespace:
+def load_solutions(course: Path | None = None, assignment: str | None = None) -> SimpleNamespace:
     """Define the source notebook's solution functions and return them as attributes.
 
     The top-level imports of every code cell run first (``import torch``, ``import labkit as
@@ -75,6 +97,6 @@ def load_solutions(course: Path | None = None, assignment: str = "lab1") -> Simp
             defs += [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     if not defs:
         raise ValueError(f"{path} has no function defined in a solution cell")
-    namespace: dict = {"__name__": f"labkit_solutions_{assignment}"}
+    namespace: dict = {"__name__": f"labkit_solutions_{path.stem}"}
     exec(compile(ast.Module(body=imports + defs, type_ignores=[]), str(path), "exec"), namespace)
     return SimpleNamespace(**{n.name: namespace[n.name] for n in defs})

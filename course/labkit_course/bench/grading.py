@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit_course.source_notebook import default_course_dir
+from labkit_course.source_notebook import default_assignment, default_course_dir
 from labkit_course.bench import nbgrader_peer
 
 __all__ = ["Measurement", "bench_submissions", "measure", "mismatches", "report", "run"]
@@ -200,7 +200,7 @@ def report(m: Measurement) -> int:
     return 1 if differ else 0
 
 
-def run(*, course: Path | None = None, assignment: str = "lab1", submissions: int = 8,
+def run(*, course: Path | None = None, assignment: str | None = None, submissions: int = 8,
         workers: int = 2) -> int:
     """Grade ``submissions`` notebooks with labkit and plain nbgrader; print the comparison.
 
@@ -214,5 +214,6 @@ def run(*, course: Path | None = None, assignment: str = "lab1", submissions: in
         0 when every score agrees, 1 when any differs.
     """
     course = Path(course) if course is not None else default_course_dir()
+    assignment = assignment or default_assignment(course)
     return report(measure(course=course, assignment=assignment, submissions=submissions,
                           workers=workers))

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from labkit_course.bench import machine_line
+from labkit_course.commands.course import add_assignment_argument
 
 
 def _scan_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +49,7 @@ def _latency_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _grading_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--assignment", default="lab1")
+    add_assignment_argument(parser)
     parser.add_argument("--submissions", type=int, default=8,
                         help="submissions both graders grade: correct ones and, up to half, the "
                              "wrong samples both must score alike (default %(default)s)")

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 from labkit_course.commands import grade, release, similarity
+from labkit_course.commands.course import add_assignment_argument, resolve_assignment
 from labkit_course.demo import execute_notebook, print_grade_table
 from labkit.prepare import prepare
 from labkit_course.samples import write_canvas_roster, write_samples
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default %(default)s)")
     parser.add_argument("--course", type=Path, default=None,
                         help="nbgrader course folder (default: the repository's notebooks/)")
-    parser.add_argument("--assignment", default="lab1")
+    add_assignment_argument(parser)
     parser.add_argument("--workers", type=int, default=2, help="grading workers (default 2)")
 
 
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``labkit demo``: 0 when every step worked."""
     start = time.perf_counter()
     course = (args.course or default_course_dir()).resolve()
+    args.course = course
+    resolve_assignment(args, "demo")
     out = args.out.resolve()
     source = course / "source" / args.assignment / f"{args.assignment}.ipynb"
     samples = out / "submissions"

@@ -26,6 +26,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from labkit_course.commands.course import add_assignment_argument, resolve_assignment
 from labkit_course.grading import limits
 
 __all__ = ["add_arguments", "run"]
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--course", type=Path, default=None,
                         help="nbgrader course folder with source/<assignment>/ (default: the "
                              "repository's notebooks/ in a checkout, else ./notebooks)")
-    parser.add_argument("--assignment", default="lab1", help="assignment name (default %(default)s)")
+    add_assignment_argument(parser)
     parser.add_argument("--workers", type=int, default=1, help="submissions graded at once (default 1)")
     parser.add_argument("--force", action="store_true",
                         help="regrade students already graded (free-text scores imported with "
@@ -205,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
     from labkit_course.source_notebook import default_course_dir
 
     args.course = args.course or default_course_dir()
+    resolve_assignment(args, "grade")
 
     try:
         _check_roster(args)

@@ -1,6 +1,6 @@
 """``labkit gradescope``: build a Gradescope autograder zip from the course.
 
-    labkit gradescope --out autograder.zip [--course notebooks] [--assignment lab1] [--wheel W]
+    labkit gradescope --out autograder.zip [--course notebooks] [--assignment NAME] [--wheel W]
 
 Upload the zip as the assignment's autograder (Ubuntu 24.04 base image: labkit needs Python
 >= 3.11). Each submission is graded by labkit's grader; see :mod:`labkit_course.gradescope`.
@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from labkit_course.commands.course import add_assignment_argument, resolve_assignment
 from labkit_course.grading import limits
 
 __all__ = ["add_arguments", "run"]
@@ -22,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("autograder.zip"), help="zip to write (default %(default)s)")
     parser.add_argument("--course", type=Path, default=Path("notebooks"),
                         help="nbgrader course folder with source/<assignment>/ (default %(default)s)")
-    parser.add_argument("--assignment", default="lab1", help="assignment name (default %(default)s)")
+    add_assignment_argument(parser)
     parser.add_argument("--wheel", type=Path, default=None,
                         help="labkit wheel to ship (default: built from this checkout)")
     limits.add_arguments(parser, zips=False,
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the zip; 2 when the course or the wheel is unusable."""
+    resolve_assignment(args, "gradescope")
     from labkit_course.gradescope.build import build_autograder
     from labkit_course.grading.course import GradingError
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from labkit_course.commands.course import add_assignment_argument, resolve_assignment
 from labkit_course.release import run_release
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``labkit release``."""
-    parser.add_argument("--assignment", default="lab1", help="assignment to release (default: lab1)")
+    add_assignment_argument(parser)
     parser.add_argument("--course", "--course-dir", dest="course", type=Path, default=None,
                         help="nbgrader course folder (default: the repository's notebooks/)")
     parser.add_argument("--check", action="store_true",
@@ -25,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``labkit release``: 0 when the audit passed."""
+    resolve_assignment(args, "release")
     report = run_release(args.course, args.assignment, check=args.check, grade=not args.no_grade)
     if not report.ok:
         return 1
