@@ -26,3 +26,6 @@ c.OverwriteCells.add_missing_cells = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.LimitOutput.max_lines = 1000
+
+# The free-text answers' rubric (source/<assignment>/rubric.toml) is for graders: never released.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "rubric.toml"]

@@ -14,7 +14,10 @@ and nothing half-written is left behind on failure), then audits:
 3. **blank release zero**: the release as handed out runs to the end (no cell times out;
    errors only ``NotImplementedError``/``NameError`` from the missing answers, and failing
    asserts in test cells; none before the first answer) and earns 0 points;
-4. **committed == regenerated**: with ``--check`` the committed release must equal the fresh
+4. **rubric**: every question of ``source/<a>/rubric.toml`` is a free-text answer of the
+   notebook, its item ids are unique and its items add up to the question's points
+   (:mod:`labkit_course.grading.rubric`);
+5. **committed == regenerated**: with ``--check`` the committed release must equal the fresh
    one byte for byte (for tests and CI); otherwise the committed release is replaced.
 
 Before all that, the source notebook and its reviewable twin ``<course>/source-py/<a>.py`` (a
@@ -36,6 +39,7 @@ from labkit_course.grading.batch import Options, grade_batch
 from labkit_course.grading.course import prepare_master
 from labkit_course.grading.results import read_records
 from labkit_course.leaks import Secrets, find_leaks, notebook_texts
+from labkit_course.grading.rubric import rubric_problems
 from labkit_course.scaffold import scaffold_problems
 from labkit_course.source_notebook import default_assignment, default_course_dir
 from labkit_course.source_script import sync_source
@@ -57,6 +61,8 @@ class AuditReport:
     source_failures: list[str] = field(default_factory=list)  # cells below full marks
     blank_problems: list[str] = field(default_factory=list)  # unexpected errors, timeouts, points
     release_differs: bool | None = None  # committed vs regenerated (None: not compared)
+    rubric: list[str] = field(default_factory=list)  # rubric.toml's problems (labkit_course.grading.rubric)
+    rubric_questions: int = 0  # free-text answers with a rubric
     script: str | None = None  # the source script's state (labkit_course.source_script.SourcePair.state)
     written: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
@@ -67,7 +73,7 @@ class AuditReport:
             self.source_score[0] == self.source_score[1] and not self.source_failures)
         blank_ok = self.blank_score is None or (self.blank_score[0] == 0 and not self.blank_problems)
         script_ok = self.script not in ("script missing", "differ")
-        return (not self.leaks and not self.scaffold and source_ok and blank_ok
+        return (not self.leaks and not self.scaffold and not self.rubric and source_ok and blank_ok
                 and not self.release_differs and script_ok)
 
     def summary(self) -> str:
@@ -80,6 +86,9 @@ class AuditReport:
         lines.append("  every stub names what the student defines" if not self.scaffold
                      else f"  STUBS MISSING {len(self.scaffold)} name(s):")
         lines += [f"    {p}" for p in self.scaffold]
+        lines.append(f"  rubric: {self.rubric_questions} free-text answer(s), items add up" if not self.rubric
+                     else f"  RUBRIC has {len(self.rubric)} problem(s):")
+        lines += [f"    {p}" for p in self.rubric]
         if self.source_score is not None:
             lines.append(f"  source {self.source_score[0]:g}/{self.source_score[1]:g}")
             lines += [f"    {f}" for f in self.source_failures]
@@ -96,6 +105,8 @@ class AuditReport:
         short = ["nothing leaked" if not self.leaks else f"{len(self.leaks)} leak(s)"]
         if self.scaffold:
             short.append(f"{len(self.scaffold)} stub name(s) missing")
+        if self.rubric:
+            short.append(f"{len(self.rubric)} rubric problem(s)")
         if self.script in ("script missing", "differ"):
             short.append("source script " + ("missing" if self.script == "script missing" else "out of sync"))
         if self.source_score is not None:
@@ -271,6 +282,9 @@ def run_release(
         nbformat.write(fresh_nb, fresh_nb_path)
         report.leaks = find_leaks(notebook_texts(fresh_nb, "release"), Secrets.of(source_nb))
         report.scaffold = scaffold_problems(source_nb, fresh_nb)
+        report.rubric = rubric_problems(master.rubric, {c.grade_id: c.points for c in master.cells
+                                                        if c.kind == "manual"})
+        report.rubric_questions = len(master.rubric.questions)
 
         if grade:
             say("autograding the source and the blank release with labkit's grader ...")

@@ -10,7 +10,8 @@ import pytest
 from traitlets.config import Config
 
 from labkit_course.grading.course import GradeCell, GradingError, Master
-from labkit_course.grading.manual import read_manual_scores, write_manual_sheet
+from labkit_course.grading.manual import read_manual_scores as read_grades
+from labkit_course.grading.manual import write_manual_sheet
 from labkit_course.grading.results import Record
 
 
@@ -33,6 +34,11 @@ def records() -> dict[str, Record]:
     }
 
 
+def read_manual_scores(path: Path, master: Master, students: set[str]) -> dict[tuple[str, str], float]:
+    """The scores that the sheet ``path`` gives."""
+    return {k: g.score for k, g in read_grades([path], master, students).items()}
+
+
 def _rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -45,8 +51,9 @@ def test_the_sheet_lists_every_free_text_answer_and_no_test(master, records, tmp
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page  # escaped
     assert "(no answer)" in page  # amy's crashed submission has no answers
     rows = _rows(csv_path)
-    assert [(r["student"], r["grade_id"]) for r in rows] == [
-        ("amy", "q1_answer"), ("bob", "q1_answer"), ("amy", "q4_answer"), ("bob", "q4_answer")]
+    assert sorted((r["grade_id"], r["student"]) for r in rows) == [
+        ("q1_answer", "amy"), ("q1_answer", "bob"), ("q4_answer", "amy"), ("q4_answer", "bob")]
+    rows = sorted(rows, key=lambda r: (r["grade_id"], r["student"]))
     bob_q4 = rows[3]
     assert bob_q4["score"] == "7" and bob_q4["max_points"] == "15" and bob_q4["answer"] == "fewer MACs"
     assert rows[1]["score"] == ""  # not graded yet
@@ -54,7 +61,7 @@ def test_the_sheet_lists_every_free_text_answer_and_no_test(master, records, tmp
 
 def test_scores_written_into_the_sheet_are_read_back(master, records, tmp_path):
     _, csv_path = write_manual_sheet(records, master, tmp_path)
-    rows = _rows(csv_path)
+    rows = sorted(_rows(csv_path), key=lambda r: (r["grade_id"], r["student"]))
     rows[0]["score"], rows[1]["score"] = "5", "2.5"  # amy q1, bob q1; the rest left as they were
     rows[2]["score"] = ""
     with open(csv_path, "w", newline="") as f:
@@ -83,10 +90,10 @@ def test_bad_rows_are_all_named_and_nothing_is_imported(master, records, tmp_pat
         read_manual_scores(path, master, set(records))
     message = str(e.value)
     assert "nothing imported" in message
-    for line in ("line 3: unknown student 'zed'", "line 4: 'q2_test' is not a free-text question",
-                 "line 5: score '16' must be a number in [0, 15]", "line 6: score 'lots'"):
+    for line in (f"{path}:3: unknown student 'zed'", f"{path}:4: 'q2_test' is not a free-text question",
+                 f"{path}:5: score '16' must be a number in [0, 15]", f"{path}:6: score 'lots'"):
         assert line in message, message
-    assert "line 2" not in message
+    assert f"{path}:2" not in message
 
 
 def test_a_csv_without_the_needed_columns_says_which(master, records, tmp_path):
@@ -159,8 +166,8 @@ def test_duplicates_and_grade_ids_under_the_wrong_question_are_listed_with_the_o
     with pytest.raises(GradingError) as e:
         read_manual_scores(path, master, set(records))
     assert str(e.value).splitlines()[1:] == [
-        "  line 3: 'q2_test' is not a free-text question (one of ['q1_answer', 'q4_answer'])",
-        "  line 4: 'q4_answer' is a q4 answer, but the row says question 'q1'",
-        "  line 5: 'bob' 'q1_answer' is scored twice (lines 2 and 5): keep one row",
-        "  line 6: unknown student 'zed'",
-        "  line 7: 'q9' is not a question with a free-text answer (one of ['q1', 'q4'])"]
+        f"  {path}:3: 'q2_test' is not a free-text question (one of ['q1_answer', 'q4_answer'])",
+        f"  {path}:4: 'q4_answer' is a q4 answer, but the row says question 'q1'",
+        f"  {path}:5: 'bob' 'q1_answer' is graded twice ({path}:2 and {path}:5): keep one row",
+        f"  {path}:6: unknown student 'zed'",
+        f"  {path}:7: 'q9' is not a question with a free-text answer (one of ['q1', 'q4'])"]

@@ -76,8 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "'Submitted at' or 'Last modified (submission)' column, students as in "
                              "a roster); default: Gradescope's submission_metadata.json, else the "
                              "file's modification time")
-    parser.add_argument("--import-manual", type=Path, default=None, metavar="SCORES_CSV",
-                        help="merge free-text scores (student, grade_id or question, score)")
+    parser.add_argument("--import-manual", type=Path, nargs="+", default=None, metavar="SHEET_CSV",
+                        help="merge graded sheets of free-text answers (student, grade_id or "
+                             "question, rubric items or score, comment)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--allow-network", action="store_true",
                         help="let student code use the network (default: its own network "
@@ -162,7 +163,7 @@ def _finish_roster(args: argparse.Namespace) -> None:
 
 def _import_manual(args: argparse.Namespace) -> int:
     from labkit_course.grading.course import prepare_master
-    from labkit_course.grading.manual import read_manual_scores
+    from labkit_course.grading.manual import apply_grade, read_manual_scores
     from labkit_course.grading.outlock import out_lock
     from labkit_course.grading.outputs import disk_errors
     from labkit_course.grading.publish import finish_outputs, publish_record
@@ -176,8 +177,8 @@ def _import_manual(args: argparse.Namespace) -> int:
         master = prepare_master(args.course.resolve(), args.assignment, out, force=False)
         records = read_records(out / "results")
         scores = read_manual_scores(args.import_manual, master, set(records))
-        for (student, gid), score in scores.items():
-            records[student].scores[gid] = score
+        for (student, gid), grade in scores.items():
+            apply_grade(records[student], gid, grade)
         for student in sorted({s for s, _ in scores}):
             publish_record(master, records[student], out)
         finish_outputs(master, out, _roster(args.roster))

@@ -22,6 +22,7 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from labkit_course import regions
+from labkit_course.grading.rubric import RUBRIC_FILE, Rubric, RubricError, load_rubric
 
 __all__ = ["GradingError", "GradeCell", "Master", "load_course_config", "prepare_master",
            "nbgrader_config"]
@@ -67,6 +68,7 @@ class Master:
     cells: list[GradeCell]
     release: nbformat.NotebookNode
     source_sha: str
+    rubric: Rubric = field(default_factory=Rubric)  # the free-text answers' rubric (none: empty)
 
     @property
     def db_url(self) -> str:
@@ -106,7 +108,7 @@ def nbgrader_config(base: Config, root: Path) -> Config:
 def _tree_sha(folder: Path) -> str:
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
-        if p.is_file() and ".ipynb_checkpoints" not in p.parts:
+        if p.is_file() and ".ipynb_checkpoints" not in p.parts and p.name != RUBRIC_FILE:
             h.update(str(p.relative_to(folder)).encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
 
@@ -166,7 +168,7 @@ def prepare_master(course_dir: Path, assignment: str, out_dir: Path, *, force: b
         root.mkdir(parents=True, mode=0o700)
         root.chmod(0o700)
         shutil.copytree(src, root / "source" / assignment,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", RUBRIC_FILE))
         coursedir = CourseDirectory(config=c)
         coursedir.assignment_id = assignment
         app = GenerateAssignment(coursedir=coursedir, config=c)
@@ -182,4 +184,9 @@ def prepare_master(course_dir: Path, assignment: str, out_dir: Path, *, force: b
     name = notebooks[0].stem
     source_nb = nbformat.read(root / "source" / assignment / f"{name}.ipynb", as_version=4)
     release_nb = nbformat.read(root / "release" / assignment / f"{name}.ipynb", as_version=4)
-    return Master(root, assignment, name, base, _cell_table(source_nb, release_nb), release_nb, sha)
+    try:
+        rubric = load_rubric(src / RUBRIC_FILE)  # read on every run: edits re-score, never regrade
+    except RubricError as exc:
+        raise GradingError(str(exc)) from None
+    return Master(root, assignment, name, base, _cell_table(source_nb, release_nb), release_nb, sha,
+                  rubric)

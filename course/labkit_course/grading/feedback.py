@@ -4,7 +4,8 @@ The page shows the status and any notes, the score of each question and test cel
 test's reason links to the test), then the notebook: the student's own cells exactly as
 submitted, each test cell as the release shows it (its visible part; hidden tests never
 appear), and next to each failed test what it printed (the checks' expected-vs-got lines,
-capped) and its error. The lab's unchanged cells appear only when they failed. Nothing of the
+capped) and its error. The lab's unchanged cells appear only when they failed. Below a free-text answer a TA graded:
+the rubric items it earned, each with its points and comment, and the grader's comment. Nothing of the
 student's code is scrubbed or replaced: the record carries cells by their nbgrader regions
 (:mod:`labkit_course.grading.summary`), and only kernel text was scrubbed of hidden-test code.
 """
@@ -26,7 +27,7 @@ pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
 .err{background:#fdecea;color:#8a1c12}.out{background:#fff8e1}.ok{color:#1a7f37}.bad{color:#b42318}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .6rem;text-align:left}
 .cell{border-left:4px solid #ddd;padding-left:.8rem;margin:1rem 0}.test{border-color:#6e7781}
-.failed{border-color:#b42318}.code,.manual{border-color:#0969da}small{color:#57606a}"""
+.failed{border-color:#b42318}.note{background:#eef6ff}.graded ul{margin:.2rem 0}.code,.manual{border-color:#0969da}small{color:#57606a}"""
 
 _LABELS = {"test": "test", "manual": "your answer", "code": "your code", "given": "the lab's code"}
 
@@ -62,7 +63,28 @@ def _scores_table(rec: Record, master: Master) -> list[str]:
     return rows
 
 
-def _cell(cell: dict, rec: Record) -> list[str]:
+def _grading(gid: str, rec: Record, master: Master) -> list[str]:
+    """What the grader applied to free-text answer ``gid``: each rubric item earned with its
+    points and comment, and the grader's own comment (nothing when not graded yet)."""
+    e = html.escape
+    entry = rec.manual.get(gid)
+    if not entry:
+        return []
+    items = master.rubric.items(gid)
+    parts = ["<div class='graded'><p><small>graded by a TA:</small></p>"]
+    applied = [items[i] for i in entry.get("items", []) if i in items]
+    if applied:
+        parts.append("<ul>" + "".join(f"<li><b>+{i.points:g}</b> {e(i.comment)}</li>" for i in applied)
+                     + "</ul>")
+    elif gid in master.rubric.questions:
+        parts.append("<p>No item of the rubric was earned.</p>")
+    if entry.get("comment"):
+        parts.append(f"<p><small>the grader's comment:</small></p><pre class='note'>{e(entry['comment'])}</pre>")
+    parts.append("</div>")
+    return parts
+
+
+def _cell(cell: dict, rec: Record, master: Master) -> list[str]:
     e = html.escape
     gid = cell["grade_id"]
     failed = cell["kind"] == "test" and gid in rec.failures
@@ -80,6 +102,8 @@ def _cell(cell: dict, rec: Record) -> list[str]:
         parts.append(f"<p><small>what the test printed:</small></p><pre class='out'>{e(output)}</pre>")
     if cell["error"]:
         parts.append(f"<p><small>error:</small></p><pre class='err'>{e(cell['error'])}</pre>")
+    if cell["kind"] == "manual":
+        parts += _grading(gid, rec, master)
     parts.append("</div>")
     return parts
 
@@ -103,7 +127,7 @@ def render_feedback(rec: Record, master: Master) -> str:
     for cell in rec.cells:
         if cell["kind"] == "markdown" or (cell["kind"] == "given" and not cell["error"]):
             continue  # the lab's own text and cells: not the student's work
-        parts += _cell(cell, rec)
+        parts += _cell(cell, rec, master)
     return "\n".join(parts)
 
 

@@ -9,100 +9,212 @@ scores into the records, the master gradebook, ``grades.csv`` and the feedback p
 
 from __future__ import annotations
 
+import hashlib
 import html
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
-from labkit_course.grading.course import GradingError, Master
+from labkit_course.grading.course import GradeCell, GradingError, Master
 from labkit_course.grading.outputs import write_text
 from labkit_course.grading.results import Record
+from labkit_course.grading.rubric import Rubric, RubricError, score_items
 from labkit_course.grading.sheets import read_csv, write_csv
 
-__all__ = ["write_manual_sheet", "read_manual_scores"]
+__all__ = ["ManualGrade", "write_manual_sheet", "read_manual_scores", "apply_grade", "rescore"]
+
+
+def grading_order(grade_id: str, students: list[str]) -> list[str]:
+    """``students`` in the order a grader reads answer ``grade_id``: shuffled by a hash of the
+    grade id and the student, so every run (and every grader) sees the same order, and a
+    student's place does not follow from the name."""
+    return sorted(students, key=lambda s: hashlib.sha256(f"{grade_id}\0{s}".encode()).hexdigest())
+
+
+def _graded(rec: Record, gid: str, rubric: bool) -> tuple[str, str, str]:
+    """(items, comment, score) of answer ``gid`` of ``rec`` as a sheet shows them; ``rubric``:
+    the answer has a rubric (no items applied then reads ``none``)."""
+    entry = rec.manual.get(gid, {})
+    score = rec.scores.get(gid)
+    items = ";".join(entry.get("items", [])) or ("none" if rubric and entry and score is not None else "")
+    return items, entry.get("comment", ""), "" if score is None else f"{score:g}"
 
 
 def write_manual_sheet(records: dict[str, Record], master: Master, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``manual.html`` and ``manual.csv`` into ``out_dir``; return both paths."""
+    """Write ``manual.html`` and ``manual.csv`` into ``out_dir``; return both paths.
+
+    One section (and block of rows) per free-text answer, its rubric first, the students in
+    :func:`grading_order`."""
     e = html.escape
     manual = [c for c in master.cells if c.kind == "manual"]
     parts = [f"<!doctype html><meta charset='utf-8'><title>{e(master.assignment)}: free-text answers"
              "</title><style>body{font-family:system-ui,sans-serif;margin:2rem}"
              "td,th{border:1px solid #ccc;padding:.3rem .6rem;vertical-align:top;text-align:left}"
-             "table{border-collapse:collapse;width:100%}pre{white-space:pre-wrap;margin:0}</style>",
+             "table{border-collapse:collapse;width:100%;margin-bottom:1rem}"
+             "pre{white-space:pre-wrap;margin:0}</style>",
              f"<h1>{e(master.assignment)}: free-text answers</h1>",
-             "<p>Score them in <code>manual.csv</code> (column <code>score</code>), then run "
+             "<p>Grade them in <code>manual.csv</code>: for a question with a rubric, the ids of "
+             "the items earned in <code>items</code> (<code>a;c</code>, <code>none</code> for 0), "
+             "otherwise a number in <code>score</code>; anything the student should read in "
+             "<code>comment</code>. Then run "
              "<code>labkit grade --import-manual manual.csv --out DIR</code>.</p>"]
     for c in manual:
-        parts.append(f"<h2>{e(c.question)} <small>({e(c.grade_id)}, {c.points:g} points)</small></h2>"
-                     "<table><tr><th>student</th><th>status</th><th>answer</th><th>score</th></tr>")
-        for student in sorted(records):
+        parts.append(f"<h2>{e(c.question)} <small>({e(c.grade_id)}, {c.points:g} points)</small></h2>")
+        if c.grade_id in master.rubric.questions:
+            parts.append("<table><tr><th>item</th><th>points</th><th>comment the student sees</th></tr>"
+                         + "".join(f"<tr><td>{e(i.id)}</td><td>{i.points:g}</td><td>{e(i.comment)}</td></tr>"
+                                   for i in master.rubric.questions[c.grade_id]) + "</table>")
+        parts.append("<table><tr><th>student</th><th>status</th><th>answer</th><th>items</th>"
+                     "<th>comment</th><th>score</th></tr>")
+        for student in grading_order(c.grade_id, list(records)):
             r = records[student]
             answer = r.answers.get(c.grade_id, "")
-            score = r.scores.get(c.grade_id)
+            items, comment, score = _graded(r, c.grade_id, c.grade_id in master.rubric.questions)
             parts.append(f"<tr><td>{e(student)}</td><td>{e(r.status)}</td><td><pre>"
-                         f"{e(answer) or '<i>(no answer)</i>'}</pre></td>"
-                         f"<td>{'' if score is None else f'{score:g}'} / {c.points:g}</td></tr>")
+                         f"{e(answer) or '<i>(no answer)</i>'}</pre></td><td>{e(items)}</td>"
+                         f"<td>{e(comment)}</td><td>{score} / {c.points:g}</td></tr>")
         parts.append("</table>")
     html_path, csv_path = out_dir / "manual.html", out_dir / "manual.csv"
     write_text(html_path, "\n".join(parts))
-    write_csv(csv_path, ["student", "grade_id", "question", "max_points", "score", "answer"],
-              ([student, c.grade_id, c.question, f"{c.points:g}",
-                "" if (score := records[student].scores.get(c.grade_id)) is None else f"{score:g}",
-                records[student].answers.get(c.grade_id, "")]
-               for c in manual for student in sorted(records)))
+    rows = []
+    for c in manual:
+        rubric = c.grade_id in master.rubric.questions
+        for student in grading_order(c.grade_id, list(records)):
+            items, comment, score = _graded(records[student], c.grade_id, rubric)
+            rows.append([student, c.grade_id, c.question, f"{c.points:g}", items, comment,
+                         "" if rubric else score, records[student].answers.get(c.grade_id, "")])
+    write_csv(csv_path, ["student", "grade_id", "question", "max_points", "items", "comment", "score",
+                         "answer"], rows)
     return html_path, csv_path
 
 
-def read_manual_scores(path: Path, master: Master, students: set[str]) -> dict[tuple[str, str], float]:
-    """Read ``(student, grade_id) -> score`` from a CSV with columns ``student``, ``grade_id``
-    (or ``question``) and ``score``; rows with an empty score are skipped. The file may be
-    UTF-8 with or without a byte-order mark (:func:`labkit_course.grading.sheets.read_csv`).
+@dataclass(frozen=True)
+class ManualGrade:
+    """One graded free-text answer from a sheet: its ``score``, the rubric ``items`` applied
+    (ids; empty for an answer without a rubric) and the grader's ``comment``."""
+
+    score: float
+    items: list[str]
+    comment: str
+
+
+def _items(raw: str) -> list[str]:
+    """The item ids of an ``items`` cell (``a;c``, ``a, c`` or ``none``)."""
+    if raw.strip().lower() in ("none", "'none"):
+        return []
+    return [i.strip() for i in raw.replace(",", ";").split(";") if i.strip()]
+
+
+def _row(row: dict[str, str], cell: GradeCell, rubric: Rubric) -> ManualGrade:
+    """The grade a sheet row gives answer ``cell``.
+
+    Raises:
+        RubricError: what is wrong with the row (said so that a TA can fix it)."""
+    raw, items_raw, comment = row.get("score", ""), row.get("items", ""), row.get("comment", "")
+    if cell.grade_id in rubric.questions:
+        if raw:
+            raise RubricError(f"{cell.grade_id} has a rubric: write its item ids in 'items' "
+                              f"(one of {', '.join(rubric.items(cell.grade_id))}; 'none' for 0), "
+                              "leave 'score' empty")
+        if not items_raw:
+            raise RubricError(f"no items for {cell.grade_id}: write item ids in 'items' "
+                              "('none' for 0 points)")
+        items = _items(items_raw)
+        return ManualGrade(score_items(rubric, cell.grade_id, items, cell.points), items, comment)
+    if items_raw:
+        raise RubricError(f"{cell.grade_id} has no rubric: give a number in 'score', no 'items'")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= cell.points:
+        raise RubricError(f"score {raw!r} must be a number in [0, {cell.points:g}]")
+    return ManualGrade(value, [], comment)
+
+
+def read_manual_scores(paths: list[Path], master: Master,
+                       students: set[str]) -> dict[tuple[str, str], ManualGrade]:
+    """Read ``(student, grade_id) -> ManualGrade`` from sheets (CSV) with columns ``student``,
+    ``grade_id`` (or ``question``), and ``items`` (rubric item ids, ``a;c``) or ``score`` (a
+    number, for an answer without a rubric), and optionally ``comment``; rows with none of
+    these filled in are skipped. A file may be UTF-8 with or without a byte-order mark
+    (:func:`labkit_course.grading.sheets.read_csv`).
 
     Raises:
         GradingError: a file that is not UTF-8 CSV, missing columns, or any bad row: an unknown
             student, a grade_id that is not a free-text answer, a grade_id whose question is
-            not the row's question, an unknown question, a score that is not a number in
-            [0, points], or the same answer scored twice. All bad rows are listed; nothing is
-            imported unless every row is valid.
+            not the row's question, an unknown question, an unknown rubric item, items worth
+            more than the question, a score that is not a number in [0, points], or the same
+            answer graded twice (in one file or across files). Every bad row is listed with its
+            file and line; nothing is imported unless every row is valid.
     """
     manual = {c.grade_id: c for c in master.cells if c.kind == "manual"}
     by_question = {c.question.lower(): c for c in manual.values()}
-    cols, rows = read_csv(path)
-    if not {"student", "score"} <= set(cols) or not ({"grade_id", "question"} & set(cols)):
-        raise GradingError(f"{path}: needs columns student, grade_id (or question) and score; "
-                           f"found {cols}")
-    scores: dict[tuple[str, str], float] = {}
-    first_line: dict[tuple[str, str], int] = {}
+    grades: dict[tuple[str, str], ManualGrade] = {}
+    first_line: dict[tuple[str, str], str] = {}
     errors = []
-    for n, row in enumerate(rows, start=2):
-        raw = row.get("score", "")
-        if not raw:
+    for path in paths:
+        cols, rows = read_csv(path)
+        if "student" not in cols or not ({"grade_id", "question"} & set(cols)) or not (
+                {"score", "items"} & set(cols)):
+            errors.append(f"{path}: needs columns student, grade_id (or question) and items or "
+                          f"score; found {cols}")
             continue
-        student = unicodedata.normalize("NFC", row.get("student", ""))
-        gid, question = row.get("grade_id", ""), row.get("question", "")
-        cell = manual.get(gid) if gid else by_question.get(question.lower())
-        try:
-            value = float(raw)
-        except ValueError:
-            value = None
-        if student not in students:
-            errors.append(f"line {n}: unknown student {student!r}")
-        elif cell is None and gid:
-            errors.append(f"line {n}: {gid!r} is not a free-text question (one of {sorted(manual)})")
-        elif cell is None:
-            errors.append(f"line {n}: {question!r} is not a question with a free-text answer "
-                          f"(one of {sorted(c.question for c in manual.values())})")
-        elif question and question.lower() != cell.question.lower():
-            errors.append(f"line {n}: {gid!r} is a {cell.question} answer, but the row says "
-                          f"question {question!r}")
-        elif value is None or not 0 <= value <= cell.points:
-            errors.append(f"line {n}: score {raw!r} must be a number in [0, {cell.points:g}]")
-        elif (student, cell.grade_id) in first_line:
-            errors.append(f"line {n}: {student!r} {cell.grade_id!r} is scored twice (lines "
-                          f"{first_line[(student, cell.grade_id)]} and {n}): keep one row")
-        else:
-            scores[(student, cell.grade_id)] = value
-            first_line[(student, cell.grade_id)] = n
+        for n, row in enumerate(rows, start=2):
+            where = f"{path}:{n}"
+            if not (row.get("score") or row.get("items") or row.get("comment")):
+                continue
+            student = unicodedata.normalize("NFC", row.get("student", ""))
+            gid, question = row.get("grade_id", ""), row.get("question", "")
+            cell = manual.get(gid) if gid else by_question.get(question.lower())
+            if student not in students:
+                errors.append(f"{where}: unknown student {student!r}")
+            elif cell is None and gid:
+                errors.append(f"{where}: {gid!r} is not a free-text question (one of {sorted(manual)})")
+            elif cell is None:
+                errors.append(f"{where}: {question!r} is not a question with a free-text answer "
+                              f"(one of {sorted(c.question for c in manual.values())})")
+            elif question and question.lower() != cell.question.lower():
+                errors.append(f"{where}: {gid!r} is a {cell.question} answer, but the row says "
+                              f"question {question!r}")
+            elif (student, cell.grade_id) in first_line:
+                errors.append(f"{where}: {student!r} {cell.grade_id!r} is graded twice ("
+                              f"{first_line[(student, cell.grade_id)]} and {where}): keep one row")
+            else:
+                try:
+                    grades[(student, cell.grade_id)] = _row(row, cell, master.rubric)
+                    first_line[(student, cell.grade_id)] = where
+                except RubricError as exc:
+                    errors.append(f"{where}: {exc}")
     if errors:
-        raise GradingError(f"{path}: nothing imported, fix these rows:\n  " + "\n  ".join(errors))
-    return scores
+        raise GradingError("nothing imported, fix these rows:\n  " + "\n  ".join(errors))
+    return grades
+
+
+def apply_grade(rec: Record, grade_id: str, grade: ManualGrade) -> None:
+    """Store ``grade`` of answer ``grade_id`` in ``rec``: the items and comment, and the score."""
+    rec.manual[grade_id] = {"items": list(grade.items), "comment": grade.comment}
+    rec.scores[grade_id] = grade.score
+
+
+def rescore(rec: Record, master: Master) -> bool:
+    """Re-derive the score of each answer of ``rec`` graded with rubric items from the current
+    rubric; return whether a score changed. An answer whose items no longer fit the rubric
+    (an item removed, or items now worth more than the question) waits to be graded again,
+    and the record says why."""
+    points = {c.grade_id: c.points for c in master.cells if c.kind == "manual"}
+    changed = False
+    for gid, entry in rec.manual.items():
+        if gid not in master.rubric.questions or gid not in points:
+            continue
+        try:
+            score: float | None = score_items(master.rubric, gid, entry["items"], points[gid])
+        except RubricError as exc:
+            score = None
+            note = f"{exc}: a TA grades it again"
+            if note not in rec.messages:
+                rec.messages.append(note)
+        if rec.scores.get(gid) != score:
+            rec.scores[gid] = score
+            changed = True
+    return changed

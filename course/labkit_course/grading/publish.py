@@ -20,7 +20,7 @@ from labkit_course.grading.course import Master
 from labkit_course.grading.feedback import write_feedback
 from labkit_course.grading.gradebook import gradebook_students, gradebook_submissions, merge_record, merge_records
 from labkit_course.grading.late import file_time, load_policy
-from labkit_course.grading.manual import write_manual_sheet
+from labkit_course.grading.manual import rescore, write_manual_sheet
 from labkit_course.grading.names import safe_name
 from labkit_course.grading.report import write_report
 from labkit_course.grading.results import Record, read_records, write_grades_csv, write_record
@@ -90,6 +90,8 @@ def keep_manual_scores(old: Record | None, new: Record, master: Master) -> list[
             continue
         if old.answers.get(c.grade_id) == new.answers.get(c.grade_id) and score <= c.points:
             new.scores[c.grade_id] = score
+            if c.grade_id in old.manual:
+                new.manual[c.grade_id] = old.manual[c.grade_id]
             kept.append(c.grade_id)
         elif old.answers.get(c.grade_id) != new.answers.get(c.grade_id):
             new.messages.append(f"the answer to {c.grade_id} changed since a TA scored it "
@@ -98,11 +100,15 @@ def keep_manual_scores(old: Record | None, new: Record, master: Master) -> list[
 
 
 def finish_outputs(master: Master, out: Path, roster: list[str] = ()) -> dict[str, Record]:
-    """Write ``grades.csv``, ``manual.html``/``manual.csv``, the class report (``report.html``,
-    ``stats.csv``) and any missing feedback from the records in ``out/results`` (plus
-    ``missing`` rows for roster students without one, and for students the gradebook knows
-    without a record); return the records by student."""
+    """Re-score the answers graded with rubric items from the current rubric (publishing the
+    records that changed), then write ``grades.csv``, ``manual.html``/``manual.csv``, the class
+    report (``report.html``, ``stats.csv``) and any missing feedback from the records in
+    ``out/results`` (plus ``missing`` rows for roster students without one, and for students the
+    gradebook knows without a record); return the records by student."""
     records = read_records(out / "results")
+    for rec in records.values():
+        if rescore(rec, master):  # a rubric item's points changed since it was graded
+            publish_record(master, rec, out)
     with_roster = dict(records)
     for student in sorted(set(roster) | gradebook_students(master)):
         if student not in with_roster:

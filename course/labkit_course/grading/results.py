@@ -34,6 +34,9 @@ class Record:
             the failing visible line; hidden-test code scrubbed).
         messages: notes about the submission (repairs, crashes, timeouts).
         answers: grade_id of each free-text answer -> the student's text.
+        manual: grade_id of each free-text answer a TA graded -> ``{"items": [rubric item
+            ids], "comment": the grader's comment}`` (its score derives from the items,
+            :mod:`labkit_course.grading.rubric`; an answer without a rubric: no items).
         cells: the notebook as shown in feedback: dicts with ``kind`` (markdown, code, given =
             a release code cell left unchanged, test, manual), ``grade_id``, ``source`` (a
             student's cell exactly as submitted; a test cell as the release shows it),
@@ -56,6 +59,7 @@ class Record:
     failures: dict[str, str] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     answers: dict[str, str] = field(default_factory=dict)
+    manual: dict[str, dict] = field(default_factory=dict)
     cells: list[dict] = field(default_factory=list)
     sha256: str = ""
     source_file: str = ""
