@@ -16,7 +16,9 @@ from traitlets.config import Config
 
 from labkit_course.grading.course import GradeCell, GradingError, Master
 from labkit_course.grading.feedback import render_feedback
-from labkit_course.grading.manual import apply_grade, grading_order, read_manual_scores, rescore, write_manual_sheet
+from labkit_course.grading.manual import (apply_grade, grader_shares, grading_order, load_sheet_options,
+                                         pseudonyms, read_manual_scores, rescore, save_sheet_options,
+                                         write_manual_sheet)
 from labkit_course.grading.results import Record
 from labkit_course.grading.rubric import RUBRIC_FILE, RubricError, load_rubric, rubric_problems
 
@@ -194,3 +196,82 @@ def test_the_feedback_page_shows_the_items_and_the_graders_comment(master, recor
         subprocess.run([chromium, "--headless", "--no-sandbox", f"--screenshot={png}",
                         "--window-size=1200,1600", html_file.as_uri()], capture_output=True, timeout=120)
         assert png.is_file() and png.stat().st_size > 1000
+
+
+def test_graders_sheets_partition_the_class(master, tmp_path):
+    students = [f"s{i:03d}" for i in range(23)]
+    shares = grader_shares(students, 3)
+    assert sorted(s for share in shares for s in share) == students  # each exactly once
+    assert sorted(len(share) for share in shares) == [7, 8, 8]
+    assert grader_shares(list(reversed(students)), 3) == shares  # the same split every run
+    recs = {s: Record(s, "graded", {"q1_answer": None}, {"q1_answer": 5.0}, answers={"q1_answer": s})
+            for s in students}
+    save_sheet_options(tmp_path, 3, None)
+    write_manual_sheet(recs, master, tmp_path)
+    seen = []
+    for k in (1, 2, 3):
+        with open(tmp_path / f"manual-{k}.csv", newline="") as f:
+            seen += [r["student"] for r in csv.DictReader(f) if r["grade_id"] == "q1_answer"]
+        assert (tmp_path / f"manual-{k}.html").is_file()
+    assert sorted(seen) == students
+    save_sheet_options(tmp_path, 2, None)
+    write_manual_sheet(recs, master, tmp_path)
+    assert not (tmp_path / "manual-3.csv").exists()  # no stale sheet of a grader that left
+
+
+def test_anonymous_sheets_hide_the_ids_and_import_back(master, records, tmp_path):
+    options = save_sheet_options(tmp_path, None, True)
+    assert load_sheet_options(tmp_path) == options
+    names = pseudonyms(list(records), options)
+    assert names == pseudonyms(list(records), load_sheet_options(tmp_path))  # stable
+    assert len(set(names.values())) == 3 and not set(names.values()) & set(records)
+    html_path, csv_path = write_manual_sheet(records, master, tmp_path)
+    page = html_path.read_text()
+    assert names["amy"] in page and ">amy<" not in page
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["student"] for r in rows} == set(names.values())
+    sheet = _sheet(tmp_path / "s.csv", f"student,grade_id,items\n{names['bob']},q1_answer,b\n")
+    aliases = {p: s for s, p in names.items()}
+    assert read_manual_scores([sheet], master, set(records), aliases)[("bob", "q1_answer")].score == 3.0
+
+
+def test_the_cli_grades_with_the_rubric_split_and_anonymous_and_rescores(tmp_path, capsys):
+    from labkit_course.cli import main
+
+    toy = tmp_path / "toy"
+    shutil.copytree(REPO / "tests/grading/fixtures/toy", toy)
+    (toy / "source/toy" / RUBRIC_FILE).write_text(RUBRIC)
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    release = nbformat.read(toy / "source/toy/toy.ipynb", as_version=4)
+    for student in ("amy", "bob", "cho"):
+        nbformat.write(release, subs / f"{student}.ipynb")
+    common = ["--out", str(out), "--course", str(toy), "--assignment", "toy"]
+    assert main(["grade", str(subs), *common, "--quiet", "--graders", "2", "--anonymous"]) == 0
+    assert (out / "manual-1.csv").is_file() and (out / "manual-2.csv").is_file()
+    rows = []
+    for k in (1, 2):
+        with open(out / f"manual-{k}.csv", newline="") as f:
+            rows += [dict(r, _file=out / f"manual-{k}.csv") for r in csv.DictReader(f)]
+    assert len(rows) == 3 and not {"amy", "bob", "cho"} & {r["student"] for r in rows}
+    for r in rows:
+        r["items"], r["comment"] = "b", "<i>see me</i>"
+    for k in (1, 2):
+        mine = [r for r in rows if r["_file"] == out / f"manual-{k}.csv"]
+        with open(out / f"manual-{k}.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=[c for c in rows[0] if c != "_file"], extrasaction="ignore")
+            w.writeheader()
+            w.writerows(mine)
+    assert main(["grade", "--import-manual", str(out / "manual-1.csv"), str(out / "manual-2.csv"),
+                 *common]) == 0
+    with open(out / "grades.csv", newline="") as f:
+        assert {r["student"]: r["q1"] for r in csv.DictReader(f)} == {"amy": "3", "bob": "3", "cho": "3"}
+    page = (out / "feedback/amy.html").read_text()
+    assert "Most weights are small." in page and "&lt;i&gt;see me&lt;/i&gt;" in page
+    (toy / "source/toy" / RUBRIC_FILE).write_text(RUBRIC.replace("points = 2", "points = 1").replace(
+        "points = 3", "points = 4"))
+    assert main(["grade", str(subs), *common, "--quiet"]) == 0  # a re-run: nothing to regrade
+    with open(out / "grades.csv", newline="") as f:
+        assert {r["student"]: r["q1"] for r in csv.DictReader(f)} == {"amy": "4", "bob": "4", "cho": "4"}
+    assert "+4</b> Most weights are small." in (out / "feedback/bob.html").read_text()

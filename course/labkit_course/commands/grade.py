@@ -1,7 +1,8 @@
 """``labkit grade``: from submitted notebooks to grades, feedback and a manual-grading sheet.
 
     labkit grade SUBMISSION.ipynb|FOLDER|EXPORT.zip ... [--out DIR] [--workers N] [--force]
-    labkit grade --import-manual scores.csv [--out DIR]
+    labkit grade --import-manual SHEET.csv ... [--out DIR]
+    labkit grade --graders N [--anonymous] --out DIR          (the free-text sheets again, split)
     labkit grade SUBMISSIONS --shard K/N --out OUT_K      (one machine's share)
     labkit grade --merge OUT_1 ... OUT_N --out DIR        (one gradebook from the shards)
     labkit grade --roster GRADEBOOK.csv --export canvas|moodle [--out DIR]   (the LMS's import file)
@@ -76,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "'Submitted at' or 'Last modified (submission)' column, students as in "
                              "a roster); default: Gradescope's submission_metadata.json, else the "
                              "file's modification time")
+    parser.add_argument("--graders", type=int, default=None, metavar="N",
+                        help="also write manual-1.csv ... manual-N.csv (and .html): the students "
+                             "split among N graders, each in exactly one; kept for later runs")
+    parser.add_argument("--anonymous", action=argparse.BooleanOptionalAction, default=None,
+                        help="the free-text sheets show a stable pseudonym instead of the student "
+                             "id (--no-anonymous: ids again); kept for later runs")
     parser.add_argument("--import-manual", type=Path, nargs="+", default=None, metavar="SHEET_CSV",
                         help="merge graded sheets of free-text answers (student, grade_id or "
                              "question, rubric items or score, comment)")
@@ -163,7 +170,7 @@ def _finish_roster(args: argparse.Namespace) -> None:
 
 def _import_manual(args: argparse.Namespace) -> int:
     from labkit_course.grading.course import prepare_master
-    from labkit_course.grading.manual import apply_grade, read_manual_scores
+    from labkit_course.grading.manual import apply_grade, load_sheet_options, pseudonyms, read_manual_scores
     from labkit_course.grading.outlock import out_lock
     from labkit_course.grading.outputs import disk_errors
     from labkit_course.grading.publish import finish_outputs, publish_record
@@ -176,7 +183,8 @@ def _import_manual(args: argparse.Namespace) -> int:
     with out_lock(out), disk_errors(out):
         master = prepare_master(args.course.resolve(), args.assignment, out, force=False)
         records = read_records(out / "results")
-        scores = read_manual_scores(args.import_manual, master, set(records))
+        aliases = {p: s for s, p in pseudonyms(list(records), load_sheet_options(out)).items()}
+        scores = read_manual_scores(args.import_manual, master, set(records), aliases)
         for (student, gid), grade in scores.items():
             apply_grade(records[student], gid, grade)
         for student in sorted({s for s, _ in scores}):
@@ -184,6 +192,25 @@ def _import_manual(args: argparse.Namespace) -> int:
         finish_outputs(master, out, _roster(args.roster))
     print(f"imported {len(scores)} scores for {len({s for s, _ in scores})} students into "
           f"{out / 'grades.csv'} and the gradebook")
+    return 0
+
+
+def _rewrite_sheets(args: argparse.Namespace) -> int:
+    """Write the free-text sheets of an out folder again (after ``--graders``/``--anonymous``)."""
+    from labkit_course.grading.course import prepare_master
+    from labkit_course.grading.outlock import out_lock
+    from labkit_course.grading.publish import finish_outputs
+
+    out = args.out.resolve()
+    if not (out / "results").is_dir():
+        print(f"labkit grade: no grades in {out}: grade the submissions first (or pass the same "
+              "--out)", file=sys.stderr)
+        return 2
+    with out_lock(out):
+        master = prepare_master(args.course.resolve(), args.assignment, out, force=False)
+        finish_outputs(master, out, _roster(args.roster))
+    print(f"wrote the free-text sheets in {out} (manual.csv" + (", manual-K.csv" if
+          (args.graders or 1) > 1 else "") + ")")
     return 0
 
 
@@ -211,6 +238,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         _check_roster(args)
+        if args.graders is not None or args.anonymous is not None:
+            from labkit_course.grading.manual import save_sheet_options
+
+            save_sheet_options(args.out.resolve(), args.graders, args.anonymous)
+            if not args.inputs and args.import_manual is None and args.merge is None:
+                return _rewrite_sheets(args)
         if args.import_manual is not None:
             code = _import_manual(args)
             _finish_roster(args)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,61 @@ from labkit_course.grading.results import Record
 from labkit_course.grading.rubric import Rubric, RubricError, score_items
 from labkit_course.grading.sheets import read_csv, write_csv
 
-__all__ = ["ManualGrade", "write_manual_sheet", "read_manual_scores", "apply_grade", "rescore"]
+__all__ = ["SheetOptions", "load_sheet_options", "save_sheet_options", "pseudonyms", "grader_shares",
+           "grading_order", "ManualGrade", "write_manual_sheet", "read_manual_scores", "apply_grade", "rescore"]
+
+
+_OPTIONS_FILE = "manual-sheets.json"
+
+
+@dataclass(frozen=True)
+class SheetOptions:
+    """How the sheets are written: ``graders`` sheets (``manual-1.csv`` ...), each student in
+    exactly one (1: only ``manual.csv``); ``anonymous``: a pseudonym per student instead of the
+    id; ``salt``: the secret that makes pseudonyms (kept in the out folder, so they are stable)."""
+
+    graders: int = 1
+    anonymous: bool = False
+    salt: str = ""
+
+
+def load_sheet_options(out_dir: Path) -> SheetOptions:
+    """The sheet options saved in ``out_dir`` (defaults when none were given)."""
+    path = out_dir / _OPTIONS_FILE
+    return SheetOptions(**json.loads(path.read_text())) if path.is_file() else SheetOptions()
+
+
+def save_sheet_options(out_dir: Path, graders: int | None, anonymous: bool | None) -> SheetOptions:
+    """Save the options given (None: keep the saved one) in ``out_dir``; return them all.
+
+    Raises:
+        GradingError: ``graders`` below 1."""
+    old = load_sheet_options(out_dir)
+    if graders is not None and graders < 1:
+        raise GradingError(f"--graders {graders}: give 1 or more graders")
+    new = SheetOptions(old.graders if graders is None else graders,
+                       old.anonymous if anonymous is None else anonymous,
+                       old.salt or secrets.token_hex(16))
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_text(out_dir / _OPTIONS_FILE, json.dumps(new.__dict__))
+    return new
+
+
+def pseudonyms(students: list[str], options: SheetOptions) -> dict[str, str]:
+    """student -> what the sheets call them: the id, or with ``options.anonymous`` a stable
+    pseudonym (``anon-`` and 10 hex digits of a salted hash; nobody without the out folder can
+    tell whose it is)."""
+    if not options.anonymous:
+        return {s: s for s in students}
+    return {s: "anon-" + hashlib.sha256(f"{options.salt}\0{s}".encode()).hexdigest()[:10]
+            for s in students}
+
+
+def grader_shares(students: list[str], graders: int) -> list[list[str]]:
+    """Split ``students`` into ``graders`` shares of nearly equal size, each student in exactly
+    one, the same split on every run (dealt in the order of a hash of the id)."""
+    dealt = sorted(students, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
+    return [sorted(dealt[k::graders]) for k in range(graders)]
 
 
 def grading_order(grade_id: str, students: list[str]) -> list[str]:
@@ -41,10 +97,27 @@ def _graded(rec: Record, gid: str, rubric: bool) -> tuple[str, str, str]:
 
 
 def write_manual_sheet(records: dict[str, Record], master: Master, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``manual.html`` and ``manual.csv`` into ``out_dir``; return both paths.
+    """Write ``manual.html`` and ``manual.csv`` into ``out_dir`` (and, with the saved
+    :class:`SheetOptions` of more graders, ``manual-K.html``/``.csv`` for each grader's share
+    of the students); return the paths of the whole class's pair."""
+    options = load_sheet_options(out_dir)
+    names = pseudonyms(list(records), options)
+    paths = _write_sheet(records, names, master, out_dir / "manual.html", out_dir / "manual.csv")
+    shares = grader_shares(list(records), options.graders) if options.graders > 1 else []
+    for k, share in enumerate(shares, start=1):
+        _write_sheet({s: records[s] for s in share}, names, master,
+                     out_dir / f"manual-{k}.html", out_dir / f"manual-{k}.csv")
+    for stale in (*out_dir.glob("manual-*.csv"), *out_dir.glob("manual-*.html")):
+        k = stale.stem.removeprefix("manual-")
+        if k.isdigit() and int(k) > len(shares):
+            stale.unlink()
+    return paths
 
-    One section (and block of rows) per free-text answer, its rubric first, the students in
-    :func:`grading_order`."""
+
+def _write_sheet(records: dict[str, Record], names: dict[str, str], master: Master,
+                 html_path: Path, csv_path: Path) -> tuple[Path, Path]:
+    """Write one sheet pair for ``records``: one section (and block of rows) per free-text
+    answer, its rubric first, the students (as ``names`` calls them) in :func:`grading_order`."""
     e = html.escape
     manual = [c for c in master.cells if c.kind == "manual"]
     parts = [f"<!doctype html><meta charset='utf-8'><title>{e(master.assignment)}: free-text answers"
@@ -70,18 +143,17 @@ def write_manual_sheet(records: dict[str, Record], master: Master, out_dir: Path
             r = records[student]
             answer = r.answers.get(c.grade_id, "")
             items, comment, score = _graded(r, c.grade_id, c.grade_id in master.rubric.questions)
-            parts.append(f"<tr><td>{e(student)}</td><td>{e(r.status)}</td><td><pre>"
+            parts.append(f"<tr><td>{e(names[student])}</td><td>{e(r.status)}</td><td><pre>"
                          f"{e(answer) or '<i>(no answer)</i>'}</pre></td><td>{e(items)}</td>"
                          f"<td>{e(comment)}</td><td>{score} / {c.points:g}</td></tr>")
         parts.append("</table>")
-    html_path, csv_path = out_dir / "manual.html", out_dir / "manual.csv"
     write_text(html_path, "\n".join(parts))
     rows = []
     for c in manual:
         rubric = c.grade_id in master.rubric.questions
         for student in grading_order(c.grade_id, list(records)):
             items, comment, score = _graded(records[student], c.grade_id, rubric)
-            rows.append([student, c.grade_id, c.question, f"{c.points:g}", items, comment,
+            rows.append([names[student], c.grade_id, c.question, f"{c.points:g}", items, comment,
                          "" if rubric else score, records[student].answers.get(c.grade_id, "")])
     write_csv(csv_path, ["student", "grade_id", "question", "max_points", "items", "comment", "score",
                          "answer"], rows)
@@ -132,12 +204,13 @@ def _row(row: dict[str, str], cell: GradeCell, rubric: Rubric) -> ManualGrade:
     return ManualGrade(value, [], comment)
 
 
-def read_manual_scores(paths: list[Path], master: Master,
-                       students: set[str]) -> dict[tuple[str, str], ManualGrade]:
+def read_manual_scores(paths: list[Path], master: Master, students: set[str],
+                       aliases: dict[str, str] | None = None) -> dict[tuple[str, str], ManualGrade]:
     """Read ``(student, grade_id) -> ManualGrade`` from sheets (CSV) with columns ``student``,
     ``grade_id`` (or ``question``), and ``items`` (rubric item ids, ``a;c``) or ``score`` (a
     number, for an answer without a rubric), and optionally ``comment``; rows with none of
-    these filled in are skipped. A file may be UTF-8 with or without a byte-order mark
+    these filled in are skipped. ``aliases`` maps the pseudonyms of anonymous sheets to
+    students (:func:`pseudonyms`). A file may be UTF-8 with or without a byte-order mark
     (:func:`labkit_course.grading.sheets.read_csv`).
 
     Raises:
@@ -165,6 +238,7 @@ def read_manual_scores(paths: list[Path], master: Master,
             if not (row.get("score") or row.get("items") or row.get("comment")):
                 continue
             student = unicodedata.normalize("NFC", row.get("student", ""))
+            student = (aliases or {}).get(student, student)
             gid, question = row.get("grade_id", ""), row.get("question", "")
             cell = manual.get(gid) if gid else by_question.get(question.lower())
             if student not in students:
