@@ -250,6 +250,8 @@ def test_the_cli_grades_with_the_rubric_split_and_anonymous_and_rescores(tmp_pat
     common = ["--out", str(out), "--course", str(toy), "--assignment", "toy"]
     assert main(["grade", str(subs), *common, "--quiet", "--graders", "2", "--anonymous"]) == 0
     assert (out / "manual-1.csv").is_file() and (out / "manual-2.csv").is_file()
+    for k in (1, 2):  # each grader's page tells them to import their own sheet
+        assert f"--import-manual manual-{k}.csv --out" in (out / f"manual-{k}.html").read_text()
     rows = []
     for k in (1, 2):
         with open(out / f"manual-{k}.csv", newline="") as f:

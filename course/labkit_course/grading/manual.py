@@ -126,11 +126,11 @@ def _write_sheet(records: dict[str, Record], names: dict[str, str], master: Mast
              "table{border-collapse:collapse;width:100%;margin-bottom:1rem}"
              "pre{white-space:pre-wrap;margin:0}</style>",
              f"<h1>{e(master.assignment)}: free-text answers</h1>",
-             "<p>Grade them in <code>manual.csv</code>: for a question with a rubric, the ids of "
+             f"<p>Grade them in <code>{e(csv_path.name)}</code>: for a question with a rubric, the ids of "
              "the items earned in <code>items</code> (<code>a;c</code>, <code>none</code> for 0), "
              "otherwise a number in <code>score</code>; anything the student should read in "
              "<code>comment</code>. Then run "
-             "<code>labkit grade --import-manual manual.csv --out DIR</code>.</p>"]
+             f"<code>labkit grade --import-manual {e(csv_path.name)} --out DIR</code>.</p>"]
     for c in manual:
         parts.append(f"<h2>{e(c.question)} <small>({e(c.grade_id)}, {c.points:g} points)</small></h2>")
         if c.grade_id in master.rubric.questions:
