@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 
 import pytest
-
 from labkit_course.commands import grade, gradescope
+from labkit_course.commands.course import limits_from_args as from_args
 from labkit_course.grading.batch import Options
-from labkit_course.grading.limits import Limits, ZipLimits, from_args
+from labkit_course.grading.limits import Limits, ZipLimits
 from labkit_course.grading.worker import Job
 
 

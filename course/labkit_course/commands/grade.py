@@ -27,8 +27,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from labkit_course.commands.course import add_assignment_argument, resolve_assignment
-from labkit_course.grading import limits
+from labkit_course.commands.course import (
+    add_assignment_argument,
+    add_limit_arguments,
+    limits_from_args,
+    resolve_assignment,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -49,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drop-manual", action="store_true",
                         help="with --force: forget the imported free-text scores of the students "
                              "regraded (a TA scores them again)")
-    limits.add_arguments(parser)
+    add_limit_arguments(parser)
     parser.add_argument("--id-pattern", default=None,
                         help="regex with a (?P<student>...) group to take ids from file names")
     parser.add_argument("--roster", type=Path, default=None,
@@ -145,7 +149,11 @@ def _finish_roster(args: argparse.Namespace) -> None:
     from labkit_course.grading.outlock import out_lock
     from labkit_course.grading.outputs import disk_errors
     from labkit_course.grading.roster import read_roster
-    from labkit_course.grading.rostered import LateOptions, finish_with_roster, report_lines
+    from labkit_course.grading.rostered import (
+        LateOptions,
+        finish_with_roster,
+        report_lines,
+    )
 
     if args.shard is not None and args.merge is None:
         lms = args.roster is not None and read_roster(args.roster).kind != "plain"
@@ -170,7 +178,12 @@ def _finish_roster(args: argparse.Namespace) -> None:
 
 def _import_manual(args: argparse.Namespace) -> int:
     from labkit_course.grading.course import prepare_master
-    from labkit_course.grading.manual import apply_grade, load_sheet_options, pseudonyms, read_manual_scores
+    from labkit_course.grading.manual import (
+        apply_grade,
+        load_sheet_options,
+        pseudonyms,
+        read_manual_scores,
+    )
     from labkit_course.grading.outlock import out_lock
     from labkit_course.grading.outputs import disk_errors
     from labkit_course.grading.publish import finish_outputs, publish_record
@@ -265,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
                   "free-text scores of the students regraded)", file=sys.stderr)
             return 2
         try:
-            grading_limits = limits.from_args(args)
+            grading_limits = limits_from_args(args)
         except ValueError as exc:
             print(f"labkit grade: {exc}", file=sys.stderr)
             return 2

@@ -12,8 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from labkit_course.commands.course import add_assignment_argument, resolve_assignment
-from labkit_course.grading import limits
+from labkit_course.commands.course import (
+    add_assignment_argument,
+    add_limit_arguments,
+    limits_from_args,
+    resolve_assignment,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -26,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_assignment_argument(parser)
     parser.add_argument("--wheel", type=Path, default=None,
                         help="labkit wheel to ship (default: built from this checkout)")
-    limits.add_arguments(parser, zips=False,
+    add_limit_arguments(parser, zips=False,
                          wall_note="; keep it under the Gradescope assignment's own timeout")
 
 
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         path = build_autograder(args.course, args.assignment, args.out, wheel=args.wheel,
-                                limits=limits.from_args(args))
+                                limits=limits_from_args(args))
     except (GradingError, ValueError) as exc:
         print(f"labkit gradescope: {exc}", file=sys.stderr)
         return 2
